@@ -1,0 +1,1 @@
+//! wb-capture: placeholder, filled in by the capture issue.
