@@ -14,13 +14,14 @@
 //! the same entries under the same IDs.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::io::Write;
 use std::ptr;
-use std::sync::Arc;
 
 use redis_module::{raw, Context, NotifyEvent};
 
 use crate::guard::guarded;
 use crate::state;
+use crate::strings::{self, Interned, RString};
 
 /// The classes of keyspace events the module subscribes to.
 pub fn subscribed_events() -> NotifyEvent {
@@ -35,10 +36,39 @@ pub fn subscribed_events() -> NotifyEvent {
 
 /// A change waiting for its post-notification job.
 struct PendingChange {
-    streams: Vec<Arc<[u8]>>,
-    key: Vec<u8>,
-    event: Vec<u8>,
+    streams: Streams,
+    /// The key (held, not copied), or `None` for a flush.
+    key: Option<HeldString>,
+    event: Interned,
     kind: ValueKind,
+}
+
+/// The streams a change goes to: nearly always one, so that one needs no
+/// allocation.
+enum Streams {
+    One(RString),
+    Many(Vec<RString>),
+}
+
+impl Streams {
+    fn collect<'a>(mut streams: impl Iterator<Item = &'a RString>) -> Option<Streams> {
+        let first = *streams.next()?;
+        match streams.next() {
+            None => Some(Streams::One(first)),
+            Some(second) => {
+                let mut all = vec![first, *second];
+                all.extend(streams.copied());
+                Some(Streams::Many(all))
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[RString] {
+        match self {
+            Streams::One(s) => std::slice::from_ref(s),
+            Streams::Many(v) => v,
+        }
+    }
 }
 
 /// What kind of value the key holds, as recorded in an entry's `type` field.
@@ -57,6 +87,18 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
+    pub const ALL: [ValueKind; 9] = [
+        ValueKind::Hash,
+        ValueKind::Set,
+        ValueKind::SortedSet,
+        ValueKind::Json,
+        ValueKind::String,
+        ValueKind::List,
+        ValueKind::Stream,
+        ValueKind::Module,
+        ValueKind::None,
+    ];
+
     pub fn label(self) -> &'static CStr {
         match self {
             ValueKind::Hash => c"hash",
@@ -106,24 +148,17 @@ pub(crate) extern "C" fn on_keyspace_event(
         let event = unsafe { CStr::from_ptr(event) }.to_bytes();
         let key_bytes = string_bytes(key);
         let snapshot = state::snapshot();
-        let Ok(event_str) = std::str::from_utf8(event) else {
+        let Some(streams) = Streams::collect(snapshot.streams_for(key_bytes, event)) else {
             return;
         };
-        let streams: Vec<Arc<[u8]>> = snapshot
-            .streams_for(key_bytes, event_str)
-            .cloned()
-            .collect();
-        if streams.is_empty() {
-            return;
-        }
         let class = NotifyEvent::from_bits_truncate(class);
         let kind = kind_of_class(class, event).unwrap_or_else(|| key_kind(ctx, key));
         queue(
             ctx,
             PendingChange {
                 streams,
-                key: key_bytes.to_vec(),
-                event: event.to_vec(),
+                key: Some(HeldString::hold(key)),
+                event: strings::intern(event),
                 kind,
             },
         );
@@ -136,16 +171,16 @@ pub fn record_flush(ctx: &Context) {
     if !state::capturing() {
         return;
     }
-    let streams: Vec<Arc<[u8]>> = state::snapshot().all_streams().cloned().collect();
-    if streams.is_empty() {
+    let snapshot = state::snapshot();
+    let Some(streams) = Streams::collect(snapshot.all_streams()) else {
         return;
-    }
+    };
     queue(
         ctx.ctx,
         PendingChange {
             streams,
-            key: Vec::new(),
-            event: b"flush".to_vec(),
+            key: None,
+            event: strings::intern(b"flush"),
             kind: ValueKind::None,
         },
     );
@@ -185,32 +220,32 @@ extern "C" fn free_job(data: *mut c_void) {
 
 /// Appends the change to each of its streams and replicates each entry.
 fn append(ctx: *mut raw::RedisModuleCtx, change: &PendingChange) {
-    let Some(fields) = crate::fields::get() else {
-        return;
-    };
-    let (Some(key), Some(event)) = (
-        OwnedString::new(ctx, &change.key),
-        OwnedString::new(ctx, &change.event),
-    ) else {
-        return;
+    let fields = strings::fields();
+    let empty;
+    let key = match &change.key {
+        Some(held) => held.0,
+        None => {
+            empty = strings::intern(b"");
+            empty.ptr
+        }
     };
     let kind = fields.kind(change.kind);
-    for stream in &change.streams {
-        let Some(name) = OwnedString::new(ctx, stream) else {
+    if key.is_null() || change.event.ptr.is_null() || kind.is_null() {
+        return;
+    }
+    let mut argv = [
+        fields.key.0,
+        key.0,
+        fields.event.0,
+        change.event.ptr.0,
+        fields.kind.0,
+        kind.0,
+    ];
+    for stream in change.streams.as_slice() {
+        let Some(id) = stream_add(ctx, *stream, &mut argv) else {
             continue;
         };
-        let mut argv = [
-            fields.key,
-            key.ptr,
-            fields.event,
-            event.ptr,
-            fields.kind,
-            kind,
-        ];
-        let Some(id) = stream_add(ctx, &name, &mut argv) else {
-            continue;
-        };
-        let id = format!("{}-{}\0", id.ms, id.seq);
+        let mut id_text = IdText::default();
         // SAFETY: the format names one string, one C string and six strings,
         // and exactly those follow; all outlive the call, which takes its own
         // references.
@@ -220,8 +255,8 @@ fn append(ctx: *mut raw::RedisModuleCtx, change: &PendingChange) {
                     ctx,
                     c"XADD".as_ptr(),
                     c"scssssss".as_ptr(),
-                    name.ptr,
-                    id.as_ptr().cast::<c_char>(),
+                    stream.0,
+                    id_text.format(id),
                     argv[0],
                     argv[1],
                     argv[2],
@@ -234,11 +269,31 @@ fn append(ctx: *mut raw::RedisModuleCtx, change: &PendingChange) {
     }
 }
 
+/// A stream ID as NUL-terminated text, formatted without allocating.
+struct IdText {
+    buf: [u8; 48],
+}
+
+impl Default for IdText {
+    fn default() -> Self {
+        IdText { buf: [0; 48] }
+    }
+}
+
+impl IdText {
+    fn format(&mut self, id: raw::RedisModuleStreamID) -> *const c_char {
+        let mut w = &mut self.buf[..];
+        // 20 + 1 + 20 digits and a NUL fit in 48 bytes, so these cannot fail.
+        let _ = write!(w, "{}-{}\0", id.ms, id.seq);
+        self.buf.as_ptr().cast::<c_char>()
+    }
+}
+
 /// Adds one entry with an automatic ID; `None` when the key holds something
 /// other than a stream (logged: the entry cannot be recorded there).
 fn stream_add(
     ctx: *mut raw::RedisModuleCtx,
-    name: &OwnedString,
+    name: RString,
     argv: &mut [*mut raw::RedisModuleString; 6],
 ) -> Option<raw::RedisModuleStreamID> {
     // SAFETY: `ctx` and `name` are valid for this call; the key is closed
@@ -246,7 +301,7 @@ fn stream_add(
     unsafe {
         let open = raw::RedisModule_OpenKey?;
         let key =
-            open(ctx, name.ptr, raw::REDISMODULE_WRITE as c_int).cast::<raw::RedisModuleKey>();
+            open(ctx, name.0, raw::REDISMODULE_WRITE as c_int).cast::<raw::RedisModuleKey>();
         if key.is_null() {
             return None;
         }
@@ -273,7 +328,7 @@ fn stream_add(
         if !added {
             Context::new(ctx).log_warning(&format!(
                 "wb-capture: could not append to '{}': the key exists and is not a stream",
-                String::from_utf8_lossy(string_bytes(name.ptr))
+                String::from_utf8_lossy(string_bytes(name.0))
             ));
             return None;
         }
@@ -343,31 +398,22 @@ fn string_bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     }
 }
 
-/// A Redis string created in a context and freed on drop.
-struct OwnedString {
-    ctx: *mut raw::RedisModuleCtx,
-    ptr: *mut raw::RedisModuleString,
-}
+/// A key name kept alive past the callback that received it, without a copy.
+struct HeldString(RString);
 
-impl OwnedString {
-    fn new(ctx: *mut raw::RedisModuleCtx, bytes: &[u8]) -> Option<OwnedString> {
-        // SAFETY: Redis copies `bytes` into a new string owned by us.
-        let ptr = unsafe {
-            raw::RedisModule_CreateString.map_or(ptr::null_mut(), |create| {
-                create(ctx, bytes.as_ptr().cast::<c_char>(), bytes.len())
-            })
+impl HeldString {
+    fn hold(s: *mut raw::RedisModuleString) -> HeldString {
+        // SAFETY: `s` is valid during the callback; holding it with no context
+        // takes a reference (or a copy) that stays valid until freed.
+        let held = unsafe {
+            raw::RedisModule_HoldString.map_or(ptr::null_mut(), |hold| hold(ptr::null_mut(), s))
         };
-        (!ptr.is_null()).then_some(OwnedString { ctx, ptr })
+        HeldString(RString(held))
     }
 }
 
-impl Drop for OwnedString {
+impl Drop for HeldString {
     fn drop(&mut self) {
-        // SAFETY: the string was created in `self.ctx` and is freed once.
-        unsafe {
-            if let Some(free) = raw::RedisModule_FreeString {
-                free(self.ctx, self.ptr);
-            }
-        }
+        strings::free(self.0);
     }
 }

@@ -12,7 +12,7 @@ use redis_module::{raw, Context, ContextFlags, RedisString, Status};
 use redis_module_macros::{flush_event_handler, loading_event_handler, role_changed_event_handler};
 
 use crate::guard::guarded;
-use crate::{capture, cluster, commands, fields, jobs, persist, state};
+use crate::{capture, cluster, commands, jobs, persist, state, strings};
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     // SAFETY: reading a function pointer Redis filled in during module init.
@@ -30,7 +30,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     if persist::JOB_TABLE_TYPE.create_data_type(ctx.ctx).is_err() {
         return Status::Err;
     }
-    if !fields::init() {
+    if !strings::init() {
         ctx.log_warning("wb-capture: could not create its field strings");
         return Status::Err;
     }

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::glob;
 
@@ -174,21 +173,22 @@ impl JobTable {
     }
 
     /// What the capture callback reads on every write, for a shard tag
-    /// (`None`: the shard owns no slot and records nothing).
-    pub fn snapshot(&self, tag: Option<&str>) -> Arc<Snapshot> {
+    /// (`None`: the shard owns no slot and records nothing). Each job's
+    /// stream name is turned into whatever handle the caller writes with.
+    pub fn snapshot<S>(&self, tag: Option<&str>, handle: impl Fn(&[u8]) -> S) -> Snapshot<S> {
         let targets = match tag {
             Some(tag) => self
                 .jobs
                 .values()
                 .map(|job| Target {
                     pattern: job.pattern.clone(),
-                    excluded: job.excluded.clone(),
-                    stream: Arc::from(stream_name(tag, &job.name)),
+                    excluded: job.excluded.iter().map(|e| e.as_bytes().into()).collect(),
+                    stream: handle(&stream_name(tag, &job.name)),
                 })
                 .collect(),
             None => Vec::new(),
         };
-        Arc::new(Snapshot { targets })
+        Snapshot { targets }
     }
 }
 
@@ -222,40 +222,45 @@ fn take_bytes<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
 
 /// A job as the capture callback sees it.
 #[derive(Debug)]
-pub struct Target {
+struct Target<S> {
     pattern: Vec<u8>,
-    excluded: Vec<String>,
-    pub stream: Arc<[u8]>,
+    excluded: Vec<Box<[u8]>>,
+    stream: S,
 }
 
-/// The jobs' patterns and streams, ready for matching.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    targets: Vec<Target>,
+/// The jobs' patterns and streams, ready for matching; `S` is the handle of
+/// a stream (its name, or the server's string for it).
+#[derive(Debug)]
+pub struct Snapshot<S> {
+    targets: Vec<Target<S>>,
 }
 
-impl Snapshot {
+impl<S> Default for Snapshot<S> {
+    fn default() -> Self {
+        Snapshot {
+            targets: Vec::new(),
+        }
+    }
+}
+
+impl<S> Snapshot<S> {
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }
 
     /// The streams that record `event` on `key`.
-    pub fn streams_for<'a>(
-        &'a self,
-        key: &'a [u8],
-        event: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<[u8]>> + 'a {
+    pub fn streams_for<'a>(&'a self, key: &'a [u8], event: &'a [u8]) -> impl Iterator<Item = &'a S> + 'a {
         let own_key = key.starts_with(RESERVED_PREFIX);
         self.targets
             .iter()
             .filter(move |t| {
-                !own_key && glob::matches(&t.pattern, key) && !t.excluded.iter().any(|e| e == event)
+                !own_key && glob::matches(&t.pattern, key) && !t.excluded.iter().any(|e| **e == *event)
             })
             .map(|t| &t.stream)
     }
 
     /// Every job's stream (for events that concern all of them, like a flush).
-    pub fn all_streams(&self) -> impl Iterator<Item = &Arc<[u8]>> {
+    pub fn all_streams(&self) -> impl Iterator<Item = &S> {
         self.targets.iter().map(|t| &t.stream)
     }
 }
@@ -325,11 +330,9 @@ mod tests {
         assert!(!table.set(job("users", "user:*", &["hdel"])));
         table.set(job("all", "*", &[]));
         assert!(table.set(job("all", "*", &[])), "second set replaces");
-        let snap = table.snapshot(Some("0"));
+        let snap = table.snapshot(Some("0"), |name| String::from_utf8_lossy(name).into_owned());
         let hits = |key: &str, event: &str| -> Vec<String> {
-            snap.streams_for(key.as_bytes(), event)
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
+            snap.streams_for(key.as_bytes(), event.as_bytes()).cloned().collect()
         };
         assert_eq!(
             hits("user:1", "hset"),
@@ -340,6 +343,6 @@ mod tests {
         assert!(hits("wb:{0}:changes:users", "xadd").is_empty(), "own keys");
         assert!(table.remove("all"));
         assert!(!table.remove("all"));
-        assert!(table.snapshot(None).is_empty());
+        assert!(table.snapshot(None, <[u8]>::to_vec).is_empty());
     }
 }

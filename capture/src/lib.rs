@@ -27,10 +27,10 @@ mod commands;
 #[cfg(not(test))]
 mod entry;
 #[cfg(not(test))]
-mod fields;
-#[cfg(not(test))]
 mod guard;
 #[cfg(not(test))]
 mod persist;
 #[cfg(not(test))]
 mod state;
+#[cfg(not(test))]
+mod strings;

@@ -10,12 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use crate::jobs::{JobTable, Snapshot};
+use crate::strings::{self, RString};
+
+/// The snapshot the capture callback reads: streams as shared server strings.
+pub type CaptureSnapshot = Snapshot<RString>;
 
 struct State {
     table: JobTable,
     /// The hashtag of this shard's streams; `None` while it owns no slot.
     tag: Option<String>,
-    snapshot: Arc<Snapshot>,
+    snapshot: Arc<CaptureSnapshot>,
 }
 
 static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
@@ -41,7 +45,7 @@ fn lock() -> MutexGuard<'static, State> {
 }
 
 /// The current snapshot, for the capture callback.
-pub fn snapshot() -> Arc<Snapshot> {
+pub fn snapshot() -> Arc<CaptureSnapshot> {
     Arc::clone(&lock().snapshot)
 }
 
@@ -59,7 +63,7 @@ pub fn tag() -> Option<String> {
 pub fn update_table<R>(update: impl FnOnce(&mut JobTable) -> R) -> R {
     let mut state = lock();
     let result = update(&mut state.table);
-    state.snapshot = state.table.snapshot(state.tag.as_deref());
+    state.snapshot = Arc::new(state.table.snapshot(state.tag.as_deref(), strings::shared));
     result
 }
 
@@ -70,7 +74,7 @@ pub fn set_tag(tag: Option<String>) -> bool {
         return false;
     }
     state.tag = tag;
-    state.snapshot = state.table.snapshot(state.tag.as_deref());
+    state.snapshot = Arc::new(state.table.snapshot(state.tag.as_deref(), strings::shared));
     true
 }
 
