@@ -5,7 +5,10 @@
 #
 # Each server is pinned to CPU 0 and redis-benchmark to CPU 1 (when the
 # machine has two or more), runs alternate plain/module, and the median of
-# the runs is reported with the ratio module/plain.
+# the runs is reported with the ratio module/plain. Beside throughput, the
+# server's own CPU time per HSET (from /proc) is reported: without pipelining
+# the single benchmark client is the limit, and the CPU time shows what the
+# module costs the server.
 #
 # Usage: bench/capture.sh [requests-per-run] [runs]   (defaults 500000, 5)
 # Needs: scripts/setup.sh done and `cargo build --release -p wb-capture`.
@@ -34,6 +37,12 @@ start() { # binary port [module]
   echo "server on port $2 did not start" >&2; cat "$work/$2.log" >&2; exit 1
 }
 
+server_ticks() { # port -> utime+stime of the server, in clock ticks
+  local pid; pid=$(redis-cli -p "$1" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+  awk '{print $14 + $15}' "/proc/$pid/stat"
+}
+hz=$(getconf CLK_TCK)
+
 rps() { # port pipeline requests
   $client_cpu redis-benchmark -p "$1" -c "$clients" -n "$3" -r "$keyspace" -P "$2" -q \
     HSET 'key:__rand_int__' f v 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}'
@@ -42,7 +51,7 @@ rps() { # port pipeline requests
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 flavors=("valkey-server 9.1:$root/.deps/bin/valkey-server" "redis-server 8.2:$root/.deps/bin/redis-server-8")
-printf '| server | pipeline | plain HSET/s | with capture HSET/s | ratio |\n|---|---|---|---|---|\n'
+printf '| server | pipeline | plain HSET/s | with capture HSET/s | ratio | plain server CPU µs/HSET | with capture CPU µs/HSET |\n|---|---|---|---|---|---|---|\n'
 for flavor in "${flavors[@]}"; do
   name=${flavor%%:*}; binary=${flavor#*:}
   plain=$(free_port); start "$binary" "$plain"
@@ -51,16 +60,21 @@ for flavor in "${flavors[@]}"; do
   # Warm-up: create the whole keyspace on both, so every measured HSET updates.
   for port in "$plain" "$captured"; do rps "$port" 16 $((keyspace * 3)) >/dev/null; done
   for pipeline in 1 16; do
-    p_runs=(); c_runs=()
+    p_runs=(); c_runs=(); p_cpu=(); c_cpu=()
     for _ in $(seq 1 "$runs"); do
       redis-cli -p "$captured" DEL "$stream" >/dev/null
-      p_runs+=("$(rps "$plain" "$pipeline" "$requests")")
-      c_runs+=("$(rps "$captured" "$pipeline" "$requests")")
+      for side in plain captured; do
+        port=${!side}
+        t0=$(server_ticks "$port"); r=$(rps "$port" "$pipeline" "$requests"); t1=$(server_ticks "$port")
+        us=$(echo "($t1 - $t0) * 1000000 / $hz / $requests" | bc -l)
+        if [ "$side" = plain ]; then p_runs+=("$r"); p_cpu+=("$us"); else c_runs+=("$r"); c_cpu+=("$us"); fi
+      done
     done
     p=$(printf '%s\n' "${p_runs[@]}" | median); c=$(printf '%s\n' "${c_runs[@]}" | median)
+    pc=$(printf '%s\n' "${p_cpu[@]}" | median); cc=$(printf '%s\n' "${c_cpu[@]}" | median)
     entries=$(redis-cli -p "$captured" XLEN "$stream")
     [ "$entries" -eq "$requests" ] || { echo "capture recorded $entries of $requests changes" >&2; exit 1; }
-    printf '| %s | %s | %.0f | %.0f | %.2f |\n' "$name" "$pipeline" "$p" "$c" "$(echo "$c / $p" | bc -l)"
+    printf '| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |\n' "$name" "$pipeline" "$p" "$c" "$(echo "$c / $p" | bc -l)" "$pc" "$cc"
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; pids=()
   sleep 0.3

@@ -14,7 +14,6 @@
 //! the same entries under the same IDs.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::io::Write;
 use std::ptr;
 
 use redis_module::{raw, Context, NotifyEvent};
@@ -281,12 +280,32 @@ impl Default for IdText {
 }
 
 impl IdText {
+    /// `ms-seq\0`; two u64s of at most 20 digits each fit in 48 bytes.
     fn format(&mut self, id: raw::RedisModuleStreamID) -> *const c_char {
-        let mut w = &mut self.buf[..];
-        // 20 + 1 + 20 digits and a NUL fit in 48 bytes, so these cannot fail.
-        let _ = write!(w, "{}-{}\0", id.ms, id.seq);
+        let mut at = put_decimal(&mut self.buf, 0, id.ms);
+        self.buf[at] = b'-';
+        at = put_decimal(&mut self.buf, at + 1, id.seq);
+        self.buf[at] = 0;
         self.buf.as_ptr().cast::<c_char>()
     }
+}
+
+/// Writes `n` in decimal at `at`; returns the index after it.
+fn put_decimal(buf: &mut [u8; 48], at: usize, mut n: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        buf[at + i] = *d;
+    }
+    at + len
 }
 
 /// Adds one entry with an automatic ID; `None` when the key holds something
@@ -300,8 +319,7 @@ fn stream_add(
     // before returning on every path.
     unsafe {
         let open = raw::RedisModule_OpenKey?;
-        let key =
-            open(ctx, name.0, raw::REDISMODULE_WRITE as c_int).cast::<raw::RedisModuleKey>();
+        let key = open(ctx, name.0, raw::REDISMODULE_WRITE as c_int).cast::<raw::RedisModuleKey>();
         if key.is_null() {
             return None;
         }

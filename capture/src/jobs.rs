@@ -249,12 +249,18 @@ impl<S> Snapshot<S> {
     }
 
     /// The streams that record `event` on `key`.
-    pub fn streams_for<'a>(&'a self, key: &'a [u8], event: &'a [u8]) -> impl Iterator<Item = &'a S> + 'a {
+    pub fn streams_for<'a>(
+        &'a self,
+        key: &'a [u8],
+        event: &'a [u8],
+    ) -> impl Iterator<Item = &'a S> + 'a {
         let own_key = key.starts_with(RESERVED_PREFIX);
         self.targets
             .iter()
             .filter(move |t| {
-                !own_key && glob::matches(&t.pattern, key) && !t.excluded.iter().any(|e| **e == *event)
+                !own_key
+                    && glob::matches(&t.pattern, key)
+                    && !t.excluded.iter().any(|e| **e == *event)
             })
             .map(|t| &t.stream)
     }
@@ -332,7 +338,9 @@ mod tests {
         assert!(table.set(job("all", "*", &[])), "second set replaces");
         let snap = table.snapshot(Some("0"), |name| String::from_utf8_lossy(name).into_owned());
         let hits = |key: &str, event: &str| -> Vec<String> {
-            snap.streams_for(key.as_bytes(), event.as_bytes()).cloned().collect()
+            snap.streams_for(key.as_bytes(), event.as_bytes())
+                .cloned()
+                .collect()
         };
         assert_eq!(
             hits("user:1", "hset"),

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_char;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
@@ -35,7 +36,11 @@ pub fn create(bytes: &[u8]) -> RString {
     // until it is freed with a null context.
     RString(unsafe {
         raw::RedisModule_CreateString.map_or(ptr::null_mut(), |create| {
-            create(ptr::null_mut(), bytes.as_ptr().cast::<c_char>(), bytes.len())
+            create(
+                ptr::null_mut(),
+                bytes.as_ptr().cast::<c_char>(),
+                bytes.len(),
+            )
         })
     })
 }
@@ -56,8 +61,32 @@ pub fn free(s: RString) {
 /// How many distinct strings are shared before new ones stop being kept.
 const MAX_SHARED: usize = 4096;
 
-static SHARED: LazyLock<Mutex<HashMap<Box<[u8]>, RString>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// FNV-1a: the shared names are a few short strings, looked up on every
+/// change, where SipHash's set-up costs more than the lookup itself.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type SharedMap = HashMap<Box<[u8]>, RString, BuildHasherDefault<Fnv>>;
+
+static SHARED: LazyLock<Mutex<SharedMap>> = LazyLock::new(|| Mutex::new(SharedMap::default()));
 
 /// A string for `bytes` owned by a single user, or shared by all.
 #[derive(Debug)]
@@ -79,14 +108,23 @@ impl Drop for Interned {
 pub fn intern(bytes: &[u8]) -> Interned {
     let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(s) = shared.get(bytes) {
-        return Interned { ptr: *s, owned: false };
+        return Interned {
+            ptr: *s,
+            owned: false,
+        };
     }
     let s = create(bytes);
     if s.is_null() || shared.len() >= MAX_SHARED {
-        return Interned { ptr: s, owned: true };
+        return Interned {
+            ptr: s,
+            owned: true,
+        };
     }
     shared.insert(bytes.into(), s);
-    Interned { ptr: s, owned: false }
+    Interned {
+        ptr: s,
+        owned: false,
+    }
 }
 
 /// A shared string for `bytes` that is never freed (stream names).
@@ -123,7 +161,10 @@ static FIELDS: LazyLock<Fields> = LazyLock::new(|| Fields {
 /// Creates the field strings; false if the server could not.
 pub fn init() -> bool {
     let f = &*FIELDS;
-    !f.key.is_null() && !f.event.is_null() && !f.kind.is_null() && f.kinds.iter().all(|(_, s)| !s.is_null())
+    !f.key.is_null()
+        && !f.event.is_null()
+        && !f.kind.is_null()
+        && f.kinds.iter().all(|(_, s)| !s.is_null())
 }
 
 pub fn fields() -> &'static Fields {
