@@ -145,6 +145,11 @@ pub(crate) extern "C" fn on_keyspace_event(
         }
         // SAFETY: Redis passes a NUL-terminated event name that outlives the call.
         let event = unsafe { CStr::from_ptr(event) }.to_bytes();
+        if state::untagged() {
+            // A cluster node that was just given slots: find its tag now
+            // rather than lose changes until the timer looks.
+            crate::cluster::refresh(&Context::new(ctx));
+        }
         let key_bytes = string_bytes(key);
         let snapshot = state::snapshot();
         let Some(streams) = Streams::collect(snapshot.streams_for(key_bytes, event)) else {

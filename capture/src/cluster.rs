@@ -2,10 +2,12 @@
 //!
 //! A standalone server owns every slot and keeps the tag `0`. In cluster mode
 //! the module asks the server which slots this node serves as a primary and
-//! picks the first tag that hashes into one of them; a timer repeats this so
+//! picks the first tag that hashes into one of them: when it loads, before
+//! every job command, whenever a change arrives while it has no tag (a node
+//! that was just given its first slots), and every second from a timer, so
 //! that the tag follows slot migrations and failovers.
 
-use redis_module::{Context, ContextFlags, RedisValue};
+use redis_module::{Context, RedisValue};
 
 use crate::slot;
 use crate::state;
@@ -15,7 +17,7 @@ pub const REFRESH_MS: u64 = 1000;
 
 /// Recomputes the tag; logs when it changes.
 pub fn refresh(ctx: &Context) {
-    if !ctx.get_flags().contains(ContextFlags::CLUSTER) {
+    if !state::cluster() {
         return;
     }
     let Some(ranges) = owned_slot_ranges(ctx) else {

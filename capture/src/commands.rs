@@ -12,6 +12,7 @@
 
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
+use crate::cluster;
 use crate::guard::guarded;
 use crate::jobs::{self, Job};
 use crate::state;
@@ -29,6 +30,7 @@ fn stream_reply(job: &str) -> RedisValue {
 
 pub fn job_set(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     guarded("WB.JOB.SET", internal_error(), || {
+        cluster::refresh(ctx);
         if args.len() < 3 {
             return Err(RedisError::WrongArity);
         }
@@ -74,8 +76,9 @@ pub fn job_del(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     })
 }
 
-pub fn job_list(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+pub fn job_list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     guarded("WB.JOB.LIST", internal_error(), || {
+        cluster::refresh(ctx);
         if args.len() != 1 {
             return Err(RedisError::WrongArity);
         }
@@ -100,8 +103,9 @@ pub fn job_list(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     })
 }
 
-pub fn streams(_ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+pub fn streams(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     guarded("WB.STREAMS", internal_error(), || {
+        cluster::refresh(ctx);
         if args.len() != 1 {
             return Err(RedisError::WrongArity);
         }

@@ -52,6 +52,9 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     state::set_primary(!flags.contains(ContextFlags::SLAVE));
     state::set_loading(flags.contains(ContextFlags::LOADING));
     if flags.contains(ContextFlags::CLUSTER) {
+        state::set_cluster(true);
+        state::set_tag(None);
+        cluster::refresh(ctx);
         schedule_cluster_refresh(ctx);
     }
     Status::Ok

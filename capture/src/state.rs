@@ -36,6 +36,10 @@ static PRIMARY: AtomicBool = AtomicBool::new(true);
 /// Whether a dataset is being loaded (AOF replay, RDB, full sync): what the
 /// module wrote before is in that data already.
 static LOADING: AtomicBool = AtomicBool::new(false);
+/// Whether the server runs in cluster mode.
+static CLUSTER: AtomicBool = AtomicBool::new(false);
+/// Whether the shard has no tag (it owns no slot, or has not looked yet).
+static UNTAGGED: AtomicBool = AtomicBool::new(false);
 
 fn lock() -> MutexGuard<'static, State> {
     // A panic while the lock was held cannot have left the table half
@@ -73,6 +77,7 @@ pub fn set_tag(tag: Option<String>) -> bool {
     if state.tag == tag {
         return false;
     }
+    UNTAGGED.store(tag.is_none(), Ordering::Relaxed);
     state.tag = tag;
     state.snapshot = Arc::new(state.table.snapshot(state.tag.as_deref(), strings::shared));
     true
@@ -84,6 +89,19 @@ pub fn set_primary(primary: bool) {
 
 pub fn set_loading(loading: bool) {
     LOADING.store(loading, Ordering::Relaxed);
+}
+
+pub fn set_cluster(cluster: bool) {
+    CLUSTER.store(cluster, Ordering::Relaxed);
+}
+
+pub fn cluster() -> bool {
+    CLUSTER.load(Ordering::Relaxed)
+}
+
+/// Whether the shard has no stream tag yet.
+pub fn untagged() -> bool {
+    UNTAGGED.load(Ordering::Relaxed)
 }
 
 /// Whether changes should be recorded right now.

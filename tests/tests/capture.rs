@@ -34,6 +34,7 @@ on_both_servers!(
     appendonly_restart_keeps_streams_and_jobs,
     rdb_restart_keeps_jobs,
     blocked_reader_is_woken,
+    cluster_streams_live_on_their_shard,
 );
 
 const USERS: &str = "wb:{0}:changes:users";
@@ -718,6 +719,125 @@ fn blocked_reader_is_woken(flavor: Flavor) {
     assert!(
         waited < Duration::from_secs(4),
         "woken only by its timeout ({waited:?})"
+    );
+}
+
+/// The slot of `key`, as the server computes it.
+fn key_slot(con: &mut Connection, key: &str) -> i64 {
+    redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(con)
+        .expect("CLUSTER KEYSLOT")
+}
+
+fn cluster_streams_live_on_their_shard(flavor: Flavor) {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| Server::start(ServerOptions::new(flavor).arg("cluster-enabled", "yes")))
+        .collect();
+    let mut cons: Vec<Connection> = nodes.iter().map(Server::connection).collect();
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (con, (lo, hi)) in cons.iter_mut().zip(ranges) {
+        cmd(
+            con,
+            &["CLUSTER", "ADDSLOTSRANGE", &lo.to_string(), &hi.to_string()],
+        );
+    }
+    for node in &nodes[1..] {
+        cmd(
+            &mut cons[0],
+            &["CLUSTER", "MEET", "127.0.0.1", &node.port.to_string()],
+        );
+    }
+    for con in cons.iter_mut() {
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query(con)
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+            }),
+            "cluster did not form"
+        );
+    }
+    // Each shard's stream hashes to a slot that shard owns.
+    let mut streams = Vec::new();
+    for (con, (lo, hi)) in cons.iter_mut().zip(ranges) {
+        let stream = set_job(con, "users", "user:*", &[]);
+        let slot = key_slot(con, &stream);
+        assert!(
+            (lo..=hi).contains(&slot),
+            "{stream} hashes to slot {slot}, outside {lo}-{hi}"
+        );
+        streams.push(stream);
+    }
+    assert!(streams[0] != streams[1] && streams[1] != streams[2] && streams[0] != streams[2]);
+    // Every write lands in the stream of the shard that holds the key.
+    let mut expected = vec![0usize; 3];
+    for i in 0..60 {
+        let key = format!("user:{i}");
+        let slot = key_slot(&mut cons[0], &key);
+        let shard = ranges
+            .iter()
+            .position(|(lo, hi)| (*lo..=*hi).contains(&slot))
+            .expect("a shard");
+        cmd(&mut cons[shard], &["HSET", &key, "n", "1"]);
+        expected[shard] += 1;
+    }
+    for shard in 0..3 {
+        let entries = read_stream(&mut cons[shard], &streams[shard], None);
+        assert_eq!(entries.len(), expected[shard], "shard {shard}");
+    }
+    // Move the slot of shard 0's tag (emptied first) to shard 1: shard 0
+    // picks a tag in a slot it still owns.
+    let first = streams[0].clone();
+    let tag_slot = key_slot(&mut cons[0], &first);
+    cmd(&mut cons[0], &["DEL", &first]);
+    let keys_left: i64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(tag_slot)
+        .query(&mut cons[0])
+        .expect("COUNTKEYSINSLOT");
+    assert_eq!(keys_left, 0, "slot {tag_slot} still holds keys");
+    let target: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut cons[1])
+        .expect("MYID");
+    for con in cons.iter_mut() {
+        cmd(
+            con,
+            &["CLUSTER", "SETSLOT", &tag_slot.to_string(), "NODE", &target],
+        );
+    }
+    let mut moved = String::new();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let names: Vec<String> = redis::cmd("WB.STREAMS")
+                .query(&mut cons[0])
+                .unwrap_or_default();
+            moved = names.into_iter().next().unwrap_or_default();
+            !moved.is_empty() && moved != first
+        }),
+        "shard 0 kept the tag of a slot it gave away"
+    );
+    let slot = key_slot(&mut cons[0], &moved);
+    assert!(
+        slot <= 5460 && slot != tag_slot,
+        "{moved} hashes to slot {slot}"
+    );
+    let key = (0..1000)
+        .map(|i| format!("user:{i}"))
+        .find(|k| {
+            let s = key_slot(&mut cons[0], k);
+            s <= 5460 && s != tag_slot
+        })
+        .expect("a key on shard 0");
+    cmd(&mut cons[0], &["HSET", &key, "n", "2"]);
+    let entries = read_stream(&mut cons[0], &moved, None);
+    assert_eq!(
+        entries.last().map(Entry::change),
+        Some((key, "hset".into(), "hash".into()))
     );
 }
 
