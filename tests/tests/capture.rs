@@ -774,7 +774,7 @@ fn cluster_streams_live_on_their_shard(flavor: Flavor) {
     }
     assert!(streams[0] != streams[1] && streams[1] != streams[2] && streams[0] != streams[2]);
     // Every write lands in the stream of the shard that holds the key.
-    let mut expected = vec![0usize; 3];
+    let mut expected = [0usize; 3];
     for i in 0..60 {
         let key = format!("user:{i}");
         let slot = key_slot(&mut cons[0], &key);
