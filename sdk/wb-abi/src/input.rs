@@ -7,7 +7,7 @@
 use crate::change::{
     read_change, Change, VALUE_HASH, VALUE_JSON, VALUE_MISSING, VALUE_SET, VALUE_SORTED_SET,
 };
-use crate::wire::{put_bytes, put_f64, put_len, put_u32, put_u8, DecodeError, Reader};
+use crate::wire::{put_bytes, put_f64, put_len, put_u8, DecodeError, Reader};
 
 /// An owned change, as the engine builds it from what it read in Redis.
 #[derive(Clone, Debug, PartialEq)]
