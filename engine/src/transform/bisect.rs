@@ -69,7 +69,9 @@ mod tests {
 
     /// Runs the mapping natively; any batch containing a key in `bad` fails
     /// as a trapping guest would.
-    fn call_failing_on(bad: &[&str]) -> impl FnMut(&[ChangeData]) -> Result<Vec<u8>, CallFailure> + '_ {
+    fn call_failing_on<'a>(
+        bad: &'a [&'a str],
+    ) -> impl FnMut(&[ChangeData]) -> Result<Vec<u8>, CallFailure> + 'a {
         move |batch| {
             if batch.iter().any(|c| bad.iter().any(|b| c.key == b.as_bytes())) {
                 return Err(CallFailure::Changes(TransformError::Trap("boom".into())));
