@@ -54,7 +54,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wb_abi::{run_batch, encode_changes, RowOp, ValueData};
+    use wb_abi::{encode_changes, run_batch, RowOp, ValueData};
 
     fn changes(n: usize) -> Vec<ChangeData> {
         (0..n)
@@ -73,11 +73,16 @@ mod tests {
         bad: &'a [&'a str],
     ) -> impl FnMut(&[ChangeData]) -> Result<Vec<u8>, CallFailure> + 'a {
         move |batch| {
-            if batch.iter().any(|c| bad.iter().any(|b| c.key == b.as_bytes())) {
+            if batch
+                .iter()
+                .any(|c| bad.iter().any(|b| c.key == b.as_bytes()))
+            {
                 return Err(CallFailure::Changes(TransformError::Trap("boom".into())));
             }
             run_batch(&encode_changes(batch), |c| {
-                Ok(vec![RowOp::delete("t", "x").key("k", c.key_str().unwrap_or_default())])
+                Ok(vec![
+                    RowOp::delete("t", "x").key("k", c.key_str().unwrap_or_default())
+                ])
             })
             .map_err(|e| CallFailure::Batch(TransformError::Malformed(e.to_string())))
         }
@@ -91,7 +96,10 @@ mod tests {
         for (i, outcome) in out.iter().enumerate() {
             match outcome {
                 Err(TransformError::Trap(_)) => assert!(i == 3 || i == 11, "change {i} rejected"),
-                Ok(ops) => assert_eq!(ops[0].key[0].value, wb_abi::Cell::from(format!("k:{i}").as_str())),
+                Ok(ops) => assert_eq!(
+                    ops[0].key[0].value,
+                    wb_abi::Cell::from(format!("k:{i}").as_str())
+                ),
                 Err(other) => panic!("change {i}: {other}"),
             }
         }
@@ -113,8 +121,12 @@ mod tests {
     fn a_batch_failure_is_not_split() {
         let input = changes(8);
         let mut out = BatchOutput::new(input.len());
-        let mut call =
-            |_: &[ChangeData]| Err(CallFailure::Batch(TransformError::Protocol { job: "j".into(), reason: "r".into() }));
+        let mut call = |_: &[ChangeData]| {
+            Err(CallFailure::Batch(TransformError::Protocol {
+                job: "j".into(),
+                reason: "r".into(),
+            }))
+        };
         assert!(run_split(&input, 0, &mut call, &mut out).is_err());
         assert_eq!(out.calls(), 1);
     }

@@ -56,10 +56,11 @@ impl WasmHost {
         params: Vec<(String, String)>,
         limits: Limits,
     ) -> Result<WasmTransform, TransformError> {
-        let component = Component::new(&self.engine, wasm).map_err(|e| TransformError::Compile {
-            job: job.to_string(),
-            reason: format!("{e:#}"),
-        })?;
+        let component =
+            Component::new(&self.engine, wasm).map_err(|e| TransformError::Compile {
+                job: job.to_string(),
+                reason: format!("{e:#}"),
+            })?;
         let link = |e: wasmtime::Error| TransformError::Link {
             job: job.to_string(),
             reason: format!("{e:#}"),

@@ -20,7 +20,9 @@ static BUILT: Mutex<Option<HashMap<PathBuf, PathBuf>>> = Mutex::new(None);
 pub fn build(crate_dir: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let manifest = root.join(crate_dir).join("Cargo.toml");
-    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let built = built.get_or_insert_with(HashMap::new);
     if let Some(path) = built.get(&manifest) {
         return path.clone();

@@ -102,9 +102,11 @@ fn maps_hashes_to_upserts_and_missing_keys_to_deletes() {
 #[test]
 fn a_trapping_change_is_rejected_alone_with_the_panic_message() {
     let transform = load(&[], limits()).unwrap();
-    assert_only_middle_rejected(&transform, &batch_around("trap:1"), |e| {
-        matches!(e, TransformError::Trap(m) if m.contains("told to trap on trap:1"))
-    });
+    assert_only_middle_rejected(
+        &transform,
+        &batch_around("trap:1"),
+        |e| matches!(e, TransformError::Trap(m) if m.contains("told to trap on trap:1")),
+    );
 }
 
 #[test]
@@ -123,7 +125,11 @@ fn a_looping_change_hits_the_deadline_alone() {
         *e == TransformError::DeadlineExceeded { millis: 50 }
     });
     // Splitting 11 changes runs the looping one about log2(11)+1 times.
-    assert!(started.elapsed() < deadline * 20, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < deadline * 20,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

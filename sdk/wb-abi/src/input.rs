@@ -74,10 +74,17 @@ pub fn encode_changes(changes: &[ChangeData]) -> Vec<u8> {
 fn encoded_len(change: &ChangeData) -> usize {
     let value = match &change.value {
         ValueData::Missing => 0,
-        ValueData::Hash(pairs) => 4 + pairs.iter().map(|(f, v)| 8 + f.len() + v.len()).sum::<usize>(),
+        ValueData::Hash(pairs) => {
+            4 + pairs
+                .iter()
+                .map(|(f, v)| 8 + f.len() + v.len())
+                .sum::<usize>()
+        }
         ValueData::Json(text) => 4 + text.len(),
         ValueData::Set(members) => 4 + members.iter().map(|m| 4 + m.len()).sum::<usize>(),
-        ValueData::SortedSet(members) => 4 + members.iter().map(|(m, _)| 12 + m.len()).sum::<usize>(),
+        ValueData::SortedSet(members) => {
+            4 + members.iter().map(|(m, _)| 12 + m.len()).sum::<usize>()
+        }
     };
     12 + change.key.len() + change.event.len() + change.stream_id.len() + 1 + value
 }
@@ -192,7 +199,10 @@ mod tests {
     fn encoded_len_is_exact() {
         let changes = sample();
         let buf = encode_changes(&changes);
-        assert_eq!(buf.len(), 4 + changes.iter().map(encoded_len).sum::<usize>());
+        assert_eq!(
+            buf.len(),
+            4 + changes.iter().map(encoded_len).sum::<usize>()
+        );
     }
 
     #[test]

@@ -299,7 +299,10 @@ mod tests {
     #[test]
     fn results_round_trip_and_spans_match() {
         let mut w = ResultWriter::with_capacity(0);
-        w.push_ok(&[op(), RowOp::delete_matching("target", "kids").key("parent", 1i64)]);
+        w.push_ok(&[
+            op(),
+            RowOp::delete_matching("target", "kids").key("parent", 1i64),
+        ]);
         w.push_err("no email");
         w.push_ok(&[]);
         let buf = w.finish();
@@ -352,9 +355,18 @@ mod tests {
             Ok(vec![RowOp::upsert("t", "users").key("id", id)])
         })
         .unwrap();
-        let entries: Vec<_> = ResultReader::new(&out).unwrap().map(Result::unwrap).collect();
-        assert_eq!(entries[0].as_ref().unwrap()[0].key[0].value, Cell::from("0"));
+        let entries: Vec<_> = ResultReader::new(&out)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            entries[0].as_ref().unwrap()[0].key[0].value,
+            Cell::from("0")
+        );
         assert_eq!(entries[1], Err("reject 1"));
-        assert_eq!(entries[2].as_ref().unwrap()[0].key[0].value, Cell::from("2"));
+        assert_eq!(
+            entries[2].as_ref().unwrap()[0].key[0].value,
+            Cell::from("2")
+        );
     }
 }

@@ -10,14 +10,20 @@ use crate::{Params, Transform};
 
 const NOT_INITIALISED: &str = "the engine called transform before init";
 
-pub fn init<T: Transform>(state: &OnceLock<T>, params: Vec<(String, String)>) -> Result<(), String> {
+pub fn init<T: Transform>(
+    state: &OnceLock<T>,
+    params: Vec<(String, String)>,
+) -> Result<(), String> {
     let transform = T::init(&Params::new(params))?;
     state
         .set(transform)
         .map_err(|_| "init was called twice on one instance".to_string())
 }
 
-pub fn transform_packed<T: Transform>(state: &OnceLock<T>, input: &[u8]) -> Result<Vec<u8>, String> {
+pub fn transform_packed<T: Transform>(
+    state: &OnceLock<T>,
+    input: &[u8],
+) -> Result<Vec<u8>, String> {
     let transform = state.get().ok_or(NOT_INITIALISED)?;
     run_batch(input, |change| transform.map(change)).map_err(|e| e.to_string())
 }

@@ -97,7 +97,10 @@ fn expect(b: &[u8], i: usize, c: u8) -> Result<usize, JsonPathError> {
     if b.get(i) == Some(&c) {
         Ok(i + 1)
     } else {
-        Err(error(format!("invalid JSON: expected '{}' at byte {i}", c as char)))
+        Err(error(format!(
+            "invalid JSON: expected '{}' at byte {i}",
+            c as char
+        )))
     }
 }
 
@@ -184,7 +187,11 @@ fn find_key(b: &[u8], i: usize, key: &str) -> Result<Option<usize>, JsonPathErro
         match b.get(j) {
             Some(b',') => j = skip_ws(b, j + 1),
             Some(b'}') => return Ok(None),
-            _ => return Err(error(format!("invalid JSON: expected ',' or '}}' at byte {j}"))),
+            _ => {
+                return Err(error(format!(
+                    "invalid JSON: expected ',' or '}}' at byte {j}"
+                )))
+            }
         }
     }
 }
@@ -207,7 +214,11 @@ fn find_index(b: &[u8], i: usize, index: usize) -> Result<Option<usize>, JsonPat
         match b.get(j) {
             Some(b',') => j = skip_ws(b, j + 1),
             Some(b']') => return Ok(None),
-            _ => return Err(error(format!("invalid JSON: expected ',' or ']' at byte {j}"))),
+            _ => {
+                return Err(error(format!(
+                    "invalid JSON: expected ',' or ']' at byte {j}"
+                )))
+            }
         }
         n += 1;
     }
@@ -277,7 +288,10 @@ mod tests {
 
     #[test]
     fn text_unescapes_strings() {
-        assert_eq!(json_text(DOC, "items[1].note").unwrap().as_deref(), Some("say \"hi\""));
+        assert_eq!(
+            json_text(DOC, "items[1].note").unwrap().as_deref(),
+            Some("say \"hi\"")
+        );
         assert_eq!(json_text(DOC, "age").unwrap().as_deref(), Some("36"));
         assert_eq!(json_path(DOC, "a\"b").unwrap(), Some("true"));
     }

@@ -108,7 +108,7 @@ macro_rules! export {
                 }
             }
 
-            $crate::bindings::__export_component!(WbComponent with_types_in $crate::bindings);
+    $crate::bindings::__export_component!(WbComponent with_types_in $crate::bindings);
         };
     };
 }

@@ -28,7 +28,12 @@ impl Params {
     /// A comma-separated list parameter, trimmed, empty items dropped.
     pub fn list(&self, name: &str) -> Vec<&str> {
         self.get(name)
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

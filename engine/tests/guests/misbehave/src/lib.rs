@@ -49,7 +49,9 @@ impl Transform for Fixture {
         }
         let id = change.key_part(1).ok_or("key has no id part")?;
         if change.is_missing() {
-            return Ok(vec![RowOp::delete("target", self.table.clone()).key("id", id)]);
+            return Ok(vec![
+                RowOp::delete("target", self.table.clone()).key("id", id)
+            ]);
         }
         Ok(vec![RowOp::upsert("target", self.table.clone())
             .key("id", id)
