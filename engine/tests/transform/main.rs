@@ -2,6 +2,7 @@
 //! `engine/tests/guests/` by the test set-up.
 
 mod guests;
+mod jobs;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
