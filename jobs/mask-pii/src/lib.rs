@@ -9,7 +9,7 @@ pub struct MaskPii {
 }
 
 impl MaskPii {
-    fn masked<'a>(&self, field: &str, value: Option<&'a str>) -> Option<String> {
+    fn masked(&self, field: &str, value: Option<&str>) -> Option<String> {
         let value = value?;
         if !self.mask.iter().any(|m| m == field) {
             return Some(value.to_string());
