@@ -176,6 +176,19 @@ impl WasmTransform {
         }
     }
 
+    /// One call of the typed `transform` export on a fresh instance.
+    pub(crate) fn call_typed(
+        &self,
+        changes: &[super::bindings::wb::transform::types::Change],
+    ) -> Result<Vec<super::bindings::TransformResult>, TransformError> {
+        let mut store = self.store();
+        let instance = self.start(&mut store)?;
+        store.set_epoch_deadline(self.ticks);
+        instance
+            .call_transform(&mut store, changes)
+            .map_err(|e| self.describe(&store, e))
+    }
+
     /// Turns a failed call into a typed error, from the trap code and the
     /// memory cap's record, never from message text.
     fn describe(&self, store: &Store<HostState>, error: wasmtime::Error) -> TransformError {

@@ -15,6 +15,7 @@ mod limits;
 mod output;
 mod state;
 mod ticker;
+mod typed;
 
 pub use error::TransformError;
 pub use host::{WasmHost, WasmTransform};

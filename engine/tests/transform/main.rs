@@ -217,3 +217,31 @@ fn an_empty_batch_makes_no_call() {
     assert!(out.is_empty());
     assert_eq!(out.calls(), 0);
 }
+
+#[test]
+fn the_typed_and_packed_calls_agree() {
+    let transform = load(&[], limits()).unwrap();
+    let mut batch = batch_around("reject:1");
+    batch.push(missing("user:3"));
+    batch.push(hash("log:4", "logged"));
+    batch.push(ChangeData {
+        key: b"user:\xff".to_vec(),
+        event: "hset".into(),
+        stream_id: "3-0".into(),
+        value: ValueData::Hash(vec![(b"name".to_vec(), vec![0xc3, 0x28])]),
+    });
+    let typed = transform.run_typed(&batch).unwrap();
+    let packed = transform.run(&batch).unwrap();
+    assert_eq!(typed.len(), packed.len());
+    for (i, (typed, packed)) in typed.into_iter().zip(packed.iter()).enumerate() {
+        let packed = match packed {
+            Ok(ops) => Ok(ops
+                .into_iter()
+                .map(|op| op.into_owned())
+                .collect::<Vec<_>>()),
+            Err(TransformError::Rejected(reason)) => Err(reason),
+            Err(other) => panic!("change {i}: {other}"),
+        };
+        assert_eq!(typed, packed, "change {i}");
+    }
+}
