@@ -35,13 +35,13 @@ impl Transform for MaskPii {
         })
     }
 
-    fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
         let id = change
             .key_part(1)
             .filter(|id| !id.is_empty())
             .ok_or("expected a key like customer:<id>")?;
-        let op = |op: fn(String, String) -> RowOp<'a>| {
-            op(self.connection.clone(), self.table.clone()).key("id", id)
+        let op = |op: fn(&'a str, &'a str) -> RowOp<'a>| {
+            op(self.connection.as_str(), self.table.as_str()).key("id", id)
         };
         if change.is_missing() {
             return Ok(vec![op(RowOp::delete)]);

@@ -23,10 +23,10 @@ impl Transform for Users {
     }
 
     /// `user:<id>` hashes become rows of `users`; a deleted key deletes its row.
-    fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
         let id = change.key_part(1).ok_or("expected a key like user:<id>")?;
-        let conn = self.connection.clone();
-        let table = self.table.clone();
+        // Row ops may borrow from `self` and from the change: no copies.
+        let (conn, table) = (self.connection.as_str(), self.table.as_str());
         if change.is_missing() {
             return Ok(vec![RowOp::delete(conn, table).key("id", id)]);
         }

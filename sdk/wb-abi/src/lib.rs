@@ -11,12 +11,14 @@
 
 mod change;
 mod input;
+mod json;
 mod output;
 mod rowop;
 mod wire;
 
 pub use change::{Change, Members, Pairs, Scored, Value};
 pub use input::{encode_changes, BatchReader, ChangeData, ValueData};
+pub use json::{json_path, json_text, json_unquote, JsonPathError};
 pub use output::{run_batch, ResultReader, ResultWriter};
 pub use rowop::{Cell, Column, OpKind, RowOp, Target};
 pub use wire::DecodeError;

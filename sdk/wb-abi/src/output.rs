@@ -105,9 +105,12 @@ fn put_columns(buf: &mut Vec<u8>, columns: &[Column<'_>]) {
 
 /// Runs `map` over every change of a packed batch and packs its results:
 /// the whole batch loop of a transform, the same natively and in Wasm.
-pub fn run_batch<F>(input: &[u8], mut map: F) -> Result<Vec<u8>, DecodeError>
+///
+/// Row ops may borrow from the batch and from anything that outlives it
+/// (the mapping's own configuration, say).
+pub fn run_batch<'i, F>(input: &'i [u8], mut map: F) -> Result<Vec<u8>, DecodeError>
 where
-    F: for<'a> FnMut(&Change<'a>) -> Result<Vec<RowOp<'a>>, String>,
+    F: FnMut(&Change<'i>) -> Result<Vec<RowOp<'i>>, String>,
 {
     let reader = BatchReader::new(input)?;
     // Row ops are usually about as large as the values they come from.

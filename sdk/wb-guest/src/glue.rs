@@ -32,7 +32,7 @@ pub fn transform_packed<T: Transform>(
 /// results by construction; it is the slow path and only exists for hosts
 /// that prefer typed values.
 pub fn transform_typed<T: Transform>(
-    state: &OnceLock<T>,
+    state: &'static OnceLock<T>,
     changes: Vec<wit::Change>,
 ) -> Vec<Result<Vec<wit::RowOp>, String>> {
     let count = changes.len();

@@ -12,12 +12,12 @@
 //!     fn init(params: &Params) -> Result<Self, String> {
 //!         Ok(Users { connection: params.get_or("connection", "target").to_string() })
 //!     }
-//!     fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+//!     fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
 //!         let id = change.key_part(1).ok_or("key has no id")?;
 //!         if change.is_missing() {
-//!             return Ok(vec![RowOp::delete(self.connection.clone(), "users").key("id", id)]);
+//!             return Ok(vec![RowOp::delete(self.connection.as_str(), "users").key("id", id)]);
 //!         }
-//!         Ok(vec![RowOp::upsert(self.connection.clone(), "users")
+//!         Ok(vec![RowOp::upsert(self.connection.as_str(), "users")
 //!             .key("id", id)
 //!             .value("name", change.field_str("name"))])
 //!     }
@@ -33,14 +33,12 @@
 #[doc(hidden)]
 #[path = "glue.rs"]
 pub mod __glue;
-mod json;
 mod params;
 
-pub use json::{json_path, json_text, JsonPathError};
 pub use params::Params;
 pub use wb_abi::{
-    encode_changes, run_batch, Cell, Change, ChangeData, Column, OpKind, ResultReader, RowOp,
-    Target, Value, ValueData,
+    encode_changes, json_path, json_text, json_unquote, run_batch, Cell, Change, ChangeData,
+    Column, JsonPathError, OpKind, ResultReader, RowOp, Target, Value, ValueData,
 };
 
 /// Bindings generated from `wit/` (the `wb:transform` world).
@@ -61,8 +59,9 @@ pub trait Transform: Sized + Send + Sync + 'static {
     fn init(params: &Params) -> Result<Self, String>;
 
     /// Maps one change to row operations; an error rejects this change alone
-    /// (it goes to the dead-letter queue with the message).
-    fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String>;
+    /// (it goes to the dead-letter queue with the message). Row ops may
+    /// borrow text from `self` and from the change.
+    fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String>;
 }
 
 /// How loud a log line is.

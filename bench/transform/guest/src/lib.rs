@@ -12,7 +12,7 @@ impl Transform for Bench {
         Ok(Bench)
     }
 
-    fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
         mapping::map_user(change)
     }
 }

@@ -20,7 +20,7 @@ impl Transform for Fixture {
         })
     }
 
-    fn map<'a>(&self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    fn map<'a>(&'a self, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
         let key = change.key_str().ok_or("key is not UTF-8")?;
         if key.starts_with("trap:") {
             panic!("told to trap on {key}");

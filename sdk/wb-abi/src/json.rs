@@ -81,7 +81,7 @@ pub fn json_path<'d>(doc: &'d str, path: &str) -> Result<Option<&'d str>, JsonPa
 pub fn json_text<'d>(doc: &'d str, path: &str) -> Result<Option<Cow<'d, str>>, JsonPathError> {
     match json_path(doc, path)? {
         None | Some("null") => Ok(None),
-        Some(raw) if raw.starts_with('"') => unescape(raw).map(Some),
+        Some(raw) if raw.starts_with('"') => json_unquote(raw).map(Some),
         Some(raw) => Ok(Some(Cow::Borrowed(raw))),
     }
 }
@@ -174,7 +174,7 @@ fn find_key(b: &[u8], i: usize, key: &str) -> Result<Option<usize>, JsonPathErro
         let raw = &b[j..key_end];
         let matches = if raw.contains(&b'\\') {
             let text = std::str::from_utf8(raw).map_err(|_| error("invalid UTF-8 in key"))?;
-            unescape(text)? == key
+            json_unquote(text)? == key
         } else {
             &raw[1..raw.len() - 1] == key.as_bytes()
         };
@@ -225,7 +225,7 @@ fn find_index(b: &[u8], i: usize, index: usize) -> Result<Option<usize>, JsonPat
 }
 
 /// Decodes a JSON string literal (with its quotes).
-fn unescape(raw: &str) -> Result<Cow<'_, str>, JsonPathError> {
+pub fn json_unquote(raw: &str) -> Result<Cow<'_, str>, JsonPathError> {
     let inner = raw
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
