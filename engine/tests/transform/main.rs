@@ -3,6 +3,7 @@
 
 mod guests;
 mod jobs;
+mod mapper;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
