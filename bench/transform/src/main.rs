@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use wb_abi::{encode_changes, run_batch, BatchReader, ChangeData, ResultReader, ValueData};
-use wb_engine::transform::{Limits, WasmHost};
+use wb_abi::{
+    encode_changes, run_batch, BatchReader, Change, ChangeData, ResultReader, RowOp, ValueData,
+};
+use wb_engine::transform::{Limits, WasmHost, WasmTransform};
+use wb_mapper::{apply, Spec};
 
 struct Options {
     changes: usize,
@@ -42,22 +45,23 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// Builds the guest with the same mapping; returns the component's path.
-fn build_guest() -> Result<PathBuf, String> {
+/// Builds a guest crate (relative to the repository root) into a
+/// component; returns its path.
+fn build_guest(dir: &str, artifact: &str) -> Result<PathBuf, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = root.join("target/guests");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
         .arg("--manifest-path")
-        .arg(root.join("bench/transform/guest/Cargo.toml"))
+        .arg(root.join(dir).join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("building the benchmark guest failed".into());
+        return Err(format!("building {dir} failed"));
     }
-    Ok(target.join("wasm32-wasip2/release/wb_bench_transform_guest.wasm"))
+    Ok(target.join(format!("wasm32-wasip2/release/{artifact}.wasm")))
 }
 
 /// `n` hashes of ten fields, about the size of a typical user record.
@@ -106,92 +110,151 @@ fn best_of(
 }
 
 /// Counts cells so the row ops are really built and read.
-fn cells(ops: &[wb_abi::RowOp<'_>]) -> usize {
+fn cells(ops: &[RowOp<'_>]) -> usize {
     ops.iter().map(|op| op.key.len() + op.values.len()).sum()
+}
+
+/// The stock mapper's spec for the same 10 fields (all as text: plain
+/// field references do not convert types).
+const MAPPER_SPEC: &str = "output target users upsert
+key id key_part(1)
+value name name
+value email email
+value city city
+value country country
+value plan plan
+value created_at created_at
+value notes notes
+value age age
+value score score
+value active active
+";
+
+/// Through Wasm: what the pipeline does for each batch — encode, fresh
+/// instance + init, one call, check the results, decode every row op.
+fn through_wasm(
+    transform: &WasmTransform,
+    input: &[ChangeData],
+    batch: usize,
+) -> Result<usize, String> {
+    let mut total = 0;
+    for batch in input.chunks(batch) {
+        let out = transform.run(batch).map_err(|e| e.to_string())?;
+        for outcome in out.iter() {
+            total += cells(&outcome.map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(total)
+}
+
+/// Natively, the same steps without Wasm: encode, run the same mapping
+/// through the same batch loop, check and decode the results.
+fn native<F>(input: &[ChangeData], batch: usize, map: F) -> Result<usize, String>
+where
+    F: for<'a> Fn(&Change<'a>) -> Result<Vec<RowOp<'a>>, String>,
+{
+    let mut total = 0;
+    for batch in input.chunks(batch) {
+        let packed = encode_changes(batch);
+        let output = run_batch(&packed, &map).map_err(|e| e.to_string())?;
+        let spans = ResultReader::spans(&output).map_err(|e| e.to_string())?;
+        for span in spans {
+            let entry = ResultReader::entry(&output[span]).map_err(|e| e.to_string())?;
+            total += cells(&entry?);
+        }
+    }
+    Ok(total)
+}
+
+/// The mapping alone: decode views and build row ops, nothing else.
+fn mapping_only<F>(input: &[ChangeData], batch: usize, map: F) -> Result<usize, String>
+where
+    F: for<'a> Fn(&Change<'a>) -> Result<Vec<RowOp<'a>>, String>,
+{
+    let mut total = 0;
+    for batch in input.chunks(batch) {
+        let packed = encode_changes(batch);
+        for change in BatchReader::new(&packed).map_err(|e| e.to_string())? {
+            let change = change.map_err(|e| e.to_string())?;
+            total += cells(&map(&change)?);
+        }
+    }
+    Ok(total)
 }
 
 fn run() -> Result<(), String> {
     let options = parse_options()?;
-    let component = build_guest()?;
+    let custom = build_guest("bench/transform/guest", "wb_bench_transform_guest")?;
+    let stock = build_guest("sdk/mapper-component", "wb_mapper_component")?;
     let input = changes(options.changes);
     let host = WasmHost::new().map_err(|e| e.to_string())?;
-    let transform = host
-        .load_file("bench", &component, vec![], Limits::default())
+    let custom = host
+        .load_file("bench", &custom, vec![], Limits::default())
         .map_err(|e| e.to_string())?;
-
-    // Through Wasm: what the pipeline does for each batch — encode, fresh
-    // instance + init, one call, check the results, decode every row op.
-    let wasm = || {
-        let mut total = 0;
-        for batch in input.chunks(options.batch) {
-            let out = transform.run(batch).map_err(|e| e.to_string())?;
-            for outcome in out.iter() {
-                total += cells(&outcome.map_err(|e| e.to_string())?);
-            }
-        }
-        Ok(total)
-    };
-
-    // Natively, the same steps without Wasm: encode, run the same mapping
-    // through the same batch loop, check and decode the results.
-    let native = || {
-        let mut total = 0;
-        for batch in input.chunks(options.batch) {
-            let packed = encode_changes(batch);
-            let output = run_batch(&packed, mapping::map_user).map_err(|e| e.to_string())?;
-            let spans = ResultReader::spans(&output).map_err(|e| e.to_string())?;
-            for span in spans {
-                let entry = ResultReader::entry(&output[span]).map_err(|e| e.to_string())?;
-                total += cells(&entry?);
-            }
-        }
-        Ok(total)
-    };
-
-    // The mapping alone: decode views and build row ops, nothing else.
-    let mapping_only = || {
-        let mut total = 0;
-        for batch in input.chunks(options.batch) {
-            let packed = encode_changes(batch);
-            for change in BatchReader::new(&packed).map_err(|e| e.to_string())? {
-                let change = change.map_err(|e| e.to_string())?;
-                total += cells(&mapping::map_user(&change)?);
-            }
-        }
-        Ok(total)
-    };
-
-    // Warm up caches and the allocator once.
-    black_box(wasm()?);
-    black_box(native()?);
-
+    let stock = host
+        .load_file(
+            "bench-mapper",
+            &stock,
+            vec![("spec".into(), MAPPER_SPEC.into())],
+            Limits::default(),
+        )
+        .map_err(|e| e.to_string())?;
+    // Row ops borrow column names from the spec for any batch lifetime, as
+    // they do in the component, where the spec lives in a static.
+    let spec: &'static Spec = Box::leak(Box::new(
+        Spec::parse(MAPPER_SPEC).map_err(|e| e.to_string())?,
+    ));
+    let batch = options.batch;
     let n = options.changes as f64;
-    let report = |label: &str, d: Duration, baseline: Option<Duration>| {
-        let per = d.as_secs_f64() / n;
-        let ratio = baseline
-            .map(|b| format!("{:.2}", b.as_secs_f64() / d.as_secs_f64()))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "{label:<34} {:>12.0} {:>10.3} {:>10}",
-            1.0 / per,
-            per * 1e6,
-            ratio
-        );
-    };
+
     println!(
         "{} changes of a 10-field hash, batches of {}, best of {} rounds, one thread",
-        options.changes, options.batch, options.rounds
+        options.changes, batch, options.rounds
     );
     println!(
-        "{:<34} {:>12} {:>10} {:>10}",
+        "{:<40} {:>12} {:>10} {:>10}",
         "path", "records/s", "us/record", "vs native"
     );
-    let native_time = best_of(options.rounds, native)?;
-    let wasm_time = best_of(options.rounds, wasm)?;
-    let mapping_time = best_of(options.rounds, mapping_only)?;
-    report("wasm component (engine host)", wasm_time, Some(native_time));
-    report("native, same pipeline", native_time, Some(native_time));
-    report("native, mapping alone", mapping_time, Some(native_time));
+    let report = |label: &str, d: Duration, baseline: Duration| {
+        let per = d.as_secs_f64() / n;
+        println!(
+            "{label:<40} {:>12.0} {:>10.3} {:>10.2}",
+            1.0 / per,
+            per * 1e6,
+            baseline.as_secs_f64() / d.as_secs_f64()
+        );
+    };
+
+    // Warm up caches and the allocator once per path.
+    black_box(through_wasm(&custom, &input, batch)?);
+    black_box(native(&input, batch, mapping::map_user)?);
+
+    let custom_native = best_of(options.rounds, || native(&input, batch, mapping::map_user))?;
+    let custom_wasm = best_of(options.rounds, || through_wasm(&custom, &input, batch))?;
+    let custom_alone = best_of(options.rounds, || {
+        mapping_only(&input, batch, mapping::map_user)
+    })?;
+    report("custom mapping: wasm component", custom_wasm, custom_native);
+    report(
+        "custom mapping: native, same pipeline",
+        custom_native,
+        custom_native,
+    );
+    report(
+        "custom mapping: native, mapping alone",
+        custom_alone,
+        custom_native,
+    );
+
+    black_box(through_wasm(&stock, &input, batch)?);
+    let stock_native = best_of(options.rounds, || native(&input, batch, |c| apply(spec, c)))?;
+    let stock_wasm = best_of(options.rounds, || through_wasm(&stock, &input, batch))?;
+    report("stock mapper: wasm component", stock_wasm, stock_native);
+    report(
+        "stock mapper: native, same pipeline",
+        stock_native,
+        stock_native,
+    );
     Ok(())
 }
 
