@@ -1,5 +1,6 @@
 //! The wb write-behind engine.
 //!
-//! Not built yet: the stages (config, source, transform, sink, pipeline,
-//! control) arrive with their issues. The capture module in `capture/` is the
-//! only part that works today.
+//! Stages arrive with their issues; today the transform stage (Wasm host)
+//! is here, next to the capture module in `capture/`.
+
+pub mod transform;

@@ -1,0 +1,215 @@
+//! Borrowed views of changes decoded from a packed batch.
+//!
+//! Decoding checks the whole layout once and then hands out views that point
+//! into the batch buffer, so reading a change allocates nothing; collection
+//! values are walked lazily by their iterators.
+
+use crate::wire::{DecodeError, Reader};
+
+/// One captured change, borrowed from the batch buffer.
+#[derive(Clone, Debug)]
+pub struct Change<'a> {
+    /// The Redis key (binary-safe).
+    pub key: &'a [u8],
+    /// The keyspace event, e.g. `hset`, `del`, `expired`.
+    pub event: &'a str,
+    /// Id of the stream entry that carried the change.
+    pub stream_id: &'a str,
+    /// The key's value when the engine read it.
+    pub value: Value<'a>,
+}
+
+/// The value of a key.
+#[derive(Clone, Debug)]
+pub enum Value<'a> {
+    /// The key does not exist any more.
+    Missing,
+    /// Hash field/value pairs.
+    Hash(Pairs<'a>),
+    /// RedisJSON document text.
+    Json(&'a str),
+    /// Set members.
+    Set(Members<'a>),
+    /// Sorted-set members and scores.
+    SortedSet(Scored<'a>),
+}
+
+pub(crate) const VALUE_MISSING: u8 = 0;
+pub(crate) const VALUE_HASH: u8 = 1;
+pub(crate) const VALUE_JSON: u8 = 2;
+pub(crate) const VALUE_SET: u8 = 3;
+pub(crate) const VALUE_SORTED_SET: u8 = 4;
+
+impl<'a> Change<'a> {
+    /// The key as text, if it is UTF-8.
+    pub fn key_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.key).ok()
+    }
+
+    /// Segment `n` (0-based) of the key split on `:`, as text: for
+    /// `user:42:profile`, `key_part(1)` is `42`.
+    pub fn key_part(&self, n: usize) -> Option<&'a str> {
+        self.key_str()?.split(':').nth(n)
+    }
+
+    /// True when the key no longer exists: the change should become deletes.
+    pub fn is_missing(&self) -> bool {
+        matches!(self.value, Value::Missing)
+    }
+
+    /// The raw value of hash field `name`; `None` if the value is not a hash
+    /// or has no such field.
+    pub fn field(&self, name: &str) -> Option<&'a [u8]> {
+        match &self.value {
+            Value::Hash(pairs) => pairs.get(name.as_bytes()),
+            _ => None,
+        }
+    }
+
+    /// Hash field `name` as text; `None` if absent or not UTF-8.
+    pub fn field_str(&self, name: &str) -> Option<&'a str> {
+        std::str::from_utf8(self.field(name)?).ok()
+    }
+
+    /// The JSON document, if the value is one.
+    pub fn json(&self) -> Option<&'a str> {
+        match self.value {
+            Value::Json(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// Field/value pairs of a hash, walked lazily.
+#[derive(Clone, Copy, Debug)]
+pub struct Pairs<'a> {
+    raw: &'a [u8],
+    len: usize,
+}
+
+impl<'a> Pairs<'a> {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a hash with no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Iterates `(field, value)` in Redis's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let mut r = Reader::new(self.raw);
+        (0..self.len).map_while(move |_| Some((r.bytes("").ok()?, r.bytes("").ok()?)))
+    }
+
+    /// The value of `field`, if present.
+    pub fn get(&self, field: &[u8]) -> Option<&'a [u8]> {
+        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
+}
+
+/// Members of a set, walked lazily.
+#[derive(Clone, Copy, Debug)]
+pub struct Members<'a> {
+    raw: &'a [u8],
+    len: usize,
+}
+
+impl<'a> Members<'a> {
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty set.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Iterates the members.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let mut r = Reader::new(self.raw);
+        (0..self.len).map_while(move |_| r.bytes("").ok())
+    }
+}
+
+/// Members of a sorted set with their scores, walked lazily.
+#[derive(Clone, Copy, Debug)]
+pub struct Scored<'a> {
+    raw: &'a [u8],
+    len: usize,
+}
+
+impl<'a> Scored<'a> {
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty sorted set.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Iterates `(member, score)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
+        let mut r = Reader::new(self.raw);
+        (0..self.len).map_while(move |_| Some((r.bytes("").ok()?, r.f64("").ok()?)))
+    }
+}
+
+/// Reads one change, checking every length so the views' iterators can
+/// never run off the buffer.
+pub(crate) fn read_change<'a>(r: &mut Reader<'a>) -> Result<Change<'a>, DecodeError> {
+    let key = r.bytes("key")?;
+    let event = r.str("event")?;
+    let stream_id = r.str("stream id")?;
+    let value = match r.u8("value tag")? {
+        VALUE_MISSING => Value::Missing,
+        VALUE_HASH => {
+            let len = r.u32("hash length")? as usize;
+            let start = r.pos();
+            for _ in 0..len {
+                r.bytes("hash field")?;
+                r.bytes("hash value")?;
+            }
+            Value::Hash(Pairs {
+                raw: r.since(start),
+                len,
+            })
+        }
+        VALUE_JSON => Value::Json(r.str("json text")?),
+        VALUE_SET => {
+            let len = r.u32("set length")? as usize;
+            let start = r.pos();
+            for _ in 0..len {
+                r.bytes("set member")?;
+            }
+            Value::Set(Members {
+                raw: r.since(start),
+                len,
+            })
+        }
+        VALUE_SORTED_SET => {
+            let len = r.u32("sorted set length")? as usize;
+            let start = r.pos();
+            for _ in 0..len {
+                r.bytes("sorted set member")?;
+                r.f64("sorted set score")?;
+            }
+            Value::SortedSet(Scored {
+                raw: r.since(start),
+                len,
+            })
+        }
+        _ => return Err(r.err("value tag 0-4")),
+    };
+    Ok(Change {
+        key,
+        event,
+        stream_id,
+        value,
+    })
+}

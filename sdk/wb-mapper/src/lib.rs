@@ -1,0 +1,21 @@
+//! The stock declarative mapper: applies the `output` blocks of a job
+//! (`keys`, `mapping`, `load_strategy`) to changes.
+//!
+//! The engine compiles a job's YAML into a [`Spec`] text (a few lines per
+//! output, see [`Spec::parse`]) and passes it as the component's `spec`
+//! param; the component parses it once per instance and maps every change.
+//! This library has no Wasm in it, so the engine can also run it natively
+//! (to compare speeds, and to check jobs without a component).
+//!
+//! Implemented so far: key and column expressions that are `key_part(n)` or
+//! a field reference (a hash field, or a path into a JSON document), upsert
+//! and append. Not yet: JMESPath functions, transform blocks, `foreach`,
+//! sets and sorted sets as child rows, `replace`.
+
+mod apply;
+mod expr;
+mod spec;
+
+pub use apply::apply;
+pub use expr::Expr;
+pub use spec::{Column, LoadStrategy, Output, Spec, SpecError};

@@ -1,0 +1,210 @@
+//! The mapper's compiled form of a job's outputs.
+//!
+//! The engine writes it from the job YAML and passes it as the component's
+//! `spec` param; it is plain text so that a bundle's manifest shows exactly
+//! what the component will do:
+//!
+//! ```text
+//! output <connection> <table> <upsert|append>
+//! key <column> <expression>
+//! value <column> <expression>
+//! ```
+//!
+//! One `output` line per output, followed by its columns. Blank lines and
+//! lines starting with `#` are ignored.
+
+use std::fmt;
+
+use crate::expr::Expr;
+
+/// How rows are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadStrategy {
+    /// Insert or update by key; a deleted Redis key deletes its row.
+    Upsert,
+    /// Insert only; deletes are not propagated.
+    Append,
+}
+
+/// A column and the expression that fills it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub expr: Expr,
+}
+
+/// One output: a table and how its rows are built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub connection: String,
+    pub table: String,
+    pub strategy: LoadStrategy,
+    pub keys: Vec<Column>,
+    pub values: Vec<Column>,
+}
+
+/// All outputs of a job.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Spec {
+    pub outputs: Vec<Output>,
+}
+
+/// A spec line that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    /// 1-based line number.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mapper spec line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+impl Spec {
+    /// Reads a spec.
+    pub fn parse(text: &str) -> Result<Spec, SpecError> {
+        let mut spec = Spec::default();
+        for (index, line) in text.lines().enumerate() {
+            let fail = |message: String| SpecError {
+                line: index + 1,
+                message,
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            match word {
+                "output" => {
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [connection, table, strategy] = parts[..] else {
+                        return Err(fail(
+                            "expected: output <connection> <table> <strategy>".into(),
+                        ));
+                    };
+                    let strategy = match strategy {
+                        "upsert" => LoadStrategy::Upsert,
+                        "append" => LoadStrategy::Append,
+                        other => {
+                            return Err(fail(format!(
+                                "load strategy {other:?} is not supported (upsert, append)"
+                            )))
+                        }
+                    };
+                    spec.outputs.push(Output {
+                        connection: connection.to_string(),
+                        table: table.to_string(),
+                        strategy,
+                        keys: Vec::new(),
+                        values: Vec::new(),
+                    });
+                }
+                "key" | "value" => {
+                    let output = spec
+                        .outputs
+                        .last_mut()
+                        .ok_or_else(|| fail(format!("{word} before any output")))?;
+                    let (name, expr) = rest
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| fail(format!("expected: {word} <column> <expression>")))?;
+                    let column = Column {
+                        name: name.to_string(),
+                        expr: Expr::parse(expr).map_err(fail)?,
+                    };
+                    if word == "key" {
+                        output.keys.push(column);
+                    } else {
+                        output.values.push(column);
+                    }
+                }
+                other => return Err(fail(format!("unknown directive {other:?}"))),
+            }
+        }
+        if let Some(output) = spec
+            .outputs
+            .iter()
+            .find(|o| o.strategy == LoadStrategy::Upsert && o.keys.is_empty())
+        {
+            return Err(SpecError {
+                line: 0,
+                message: format!("output {} upserts but has no keys", output.table),
+            });
+        }
+        Ok(spec)
+    }
+}
+
+impl fmt::Display for Spec {
+    /// Writes the spec back in the form [`Spec::parse`] reads.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for output in &self.outputs {
+            let strategy = match output.strategy {
+                LoadStrategy::Upsert => "upsert",
+                LoadStrategy::Append => "append",
+            };
+            writeln!(
+                f,
+                "output {} {} {strategy}",
+                output.connection, output.table
+            )?;
+            for (word, columns) in [("key", &output.keys), ("value", &output.values)] {
+                for column in columns {
+                    let expr = match &column.expr {
+                        Expr::KeyPart(n) => format!("key_part({n})"),
+                        Expr::Field(name) => name.clone(),
+                    };
+                    writeln!(f, "{word} {} {expr}", column.name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "
+        # users from user:<id> hashes
+        output target public.users upsert
+        key user_id key_part(1)
+        value first_name fname
+        value city address.city
+        output target audit append
+        value user_id key_part(1)
+    ";
+
+    #[test]
+    fn parses_and_prints_back() {
+        let spec = Spec::parse(TEXT).unwrap();
+        assert_eq!(spec.outputs.len(), 2);
+        assert_eq!(spec.outputs[0].table, "public.users");
+        assert_eq!(spec.outputs[0].keys[0].expr, Expr::KeyPart(1));
+        assert_eq!(
+            spec.outputs[0].values[1].expr,
+            Expr::Field("address.city".into())
+        );
+        assert_eq!(spec.outputs[1].strategy, LoadStrategy::Append);
+        assert_eq!(Spec::parse(&spec.to_string()).unwrap(), spec);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err =
+            Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x lower(y)").unwrap_err();
+        assert_eq!(err.line, 3);
+        let err = Spec::parse("key id key_part(1)").unwrap_err();
+        assert_eq!(err.message, "key before any output");
+        let err = Spec::parse("output t users replace").unwrap_err();
+        assert!(err.message.contains("replace"), "{err}");
+        let err = Spec::parse("output t users upsert\nvalue a b").unwrap_err();
+        assert!(err.message.contains("no keys"), "{err}");
+    }
+}
