@@ -1,0 +1,62 @@
+//! Captured changes as the capture module writes them into a job's stream.
+
+use super::id::StreamId;
+
+/// What the key held when the change was recorded (the entry's `type`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Hash,
+    Set,
+    SortedSet,
+    Json,
+    /// The key did not exist (deleted, expired, evicted, renamed away).
+    None,
+    /// A type wb does not map (string, list, stream, another module's type).
+    Other(String),
+}
+
+impl KeyKind {
+    pub fn from_label(label: &str) -> KeyKind {
+        match label {
+            "hash" => KeyKind::Hash,
+            "set" => KeyKind::Set,
+            "zset" => KeyKind::SortedSet,
+            "json" => KeyKind::Json,
+            "none" => KeyKind::None,
+            other => KeyKind::Other(other.to_owned()),
+        }
+    }
+}
+
+/// One stream entry: a change to one key (or a flush of all keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    pub id: StreamId,
+    pub key: Vec<u8>,
+    pub event: String,
+    pub kind: KeyKind,
+}
+
+/// The event the module records when a database is flushed.
+pub const FLUSH_EVENT: &str = "flush";
+
+impl Captured {
+    pub fn is_flush(&self) -> bool {
+        self.event == FLUSH_EVENT
+    }
+
+    /// An entry from its fields; `None` when a field the module always
+    /// writes is missing or not text where it must be.
+    pub fn from_fields(id: StreamId, fields: &[(Vec<u8>, Vec<u8>)]) -> Option<Captured> {
+        let field = |name: &[u8]| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let key = field(b"key")?.clone();
+        let event = String::from_utf8(field(b"event")?.clone()).ok()?;
+        let kind = KeyKind::from_label(std::str::from_utf8(field(b"type")?).ok()?);
+        Some(Captured {
+            id,
+            key,
+            event,
+            kind,
+        })
+    }
+}
