@@ -3,5 +3,6 @@
 //! Stages arrive with their issues; today the transform stage (Wasm host)
 //! is here, next to the capture module in `capture/`.
 
+pub mod control;
 pub mod source;
 pub mod transform;

@@ -233,3 +233,51 @@ async fn a_blocked_read_returns_when_the_first_change_arrives() {
         "waited {waited:?} for one change"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn dead_letters_carry_their_reason_and_are_capped() {
+    use wb_engine::control::dlq::{self, DeadLetter, Stage};
+    use wb_engine::control::JobStream;
+
+    let (server, mut con) = setup();
+    let mut reader = reader(&server).await;
+    let names = JobStream::parse(USERS).expect("a job stream");
+    let letter = DeadLetter {
+        key: b"user:\x00bad".to_vec(),
+        event: "hset".to_owned(),
+        stream_id: "1-1".to_owned(),
+        stage: Stage::Write,
+        reason: "column age: 'abc' is not an integer".to_owned(),
+        row: Some(r#"{"age":"abc"}"#.to_owned()),
+    };
+    dlq::push(
+        reader.connection(),
+        &names.dead_letters(),
+        100,
+        std::slice::from_ref(&letter),
+    )
+    .await
+    .expect("push");
+    let entries = wb_tests::read_stream(&mut con, "wb:{0}:dlq:users", None);
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(e.field("key"), Some(b"user:\x00bad".as_slice()));
+    assert_eq!(e.field("stage"), Some(b"write".as_slice()));
+    assert_eq!(e.field("stream_id"), Some(b"1-1".as_slice()));
+    assert_eq!(e.field("reason"), Some(letter.reason.as_bytes()));
+    assert_eq!(e.field("row"), Some(br#"{"age":"abc"}"#.as_slice()));
+    assert!(e.field("time").is_some());
+    // The dead-letter stream is the engine's own key: never captured.
+    let captured: usize = redis::cmd("XLEN").arg(USERS).query(&mut con).expect("XLEN");
+    assert_eq!(captured, 0);
+
+    let many = vec![letter; 500];
+    dlq::push(reader.connection(), &names.dead_letters(), 100, &many)
+        .await
+        .expect("push");
+    let len: usize = redis::cmd("XLEN")
+        .arg("wb:{0}:dlq:users")
+        .query(&mut con)
+        .expect("XLEN");
+    assert!((100..500).contains(&len), "capped near 100, has {len}");
+}
