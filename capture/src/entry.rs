@@ -9,10 +9,13 @@ use std::time::Duration;
 use redis_module::alloc::RedisAlloc;
 use redis_module::server_events::{FlushSubevent, LoadingSubevent, ServerRole};
 use redis_module::{raw, Context, ContextFlags, RedisString, Status};
-use redis_module_macros::{flush_event_handler, loading_event_handler, role_changed_event_handler};
+use redis_module_macros::{
+    config_changed_event_handler, flush_event_handler, loading_event_handler,
+    role_changed_event_handler,
+};
 
 use crate::guard::guarded;
-use crate::{capture, cluster, commands, jobs, persist, state, strings};
+use crate::{capture, cluster, commands, eviction, jobs, persist, state, strings};
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     // SAFETY: reading a function pointer Redis filled in during module init.
@@ -48,6 +51,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning("wb-capture: could not subscribe to keyspace events");
         return Status::Err;
     }
+    eviction::check_policy(ctx);
     let flags = ctx.get_flags();
     state::set_primary(!flags.contains(ContextFlags::SLAVE));
     state::set_loading(flags.contains(ContextFlags::LOADING));
@@ -90,6 +94,13 @@ fn on_loading(_ctx: &Context, event: LoadingSubevent) {
         }
         LoadingSubevent::Ended | LoadingSubevent::Failed => state::set_loading(false),
     });
+}
+
+#[config_changed_event_handler]
+fn on_config_changed(ctx: &Context, changed: &[&str]) {
+    if changed.contains(&"maxmemory-policy") {
+        guarded("config event", (), || eviction::check_policy(ctx));
+    }
 }
 
 #[flush_event_handler]

@@ -27,6 +27,8 @@ mod commands;
 #[cfg(not(test))]
 mod entry;
 #[cfg(not(test))]
+mod eviction;
+#[cfg(not(test))]
 mod guard;
 #[cfg(not(test))]
 mod persist;

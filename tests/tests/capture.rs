@@ -22,6 +22,7 @@ on_both_servers!(
     hash_commands,
     generic_commands,
     expiry,
+    eviction,
     set_commands,
     sorted_set_commands,
     json_commands,
@@ -202,6 +203,108 @@ fn expiry(flavor: Flavor) {
         .query(&mut con)
         .expect("EXISTS");
     assert_eq!(exists, 0);
+}
+
+fn eviction(flavor: Flavor) {
+    // Only keys with a TTL may be evicted, so wb's own streams (which have
+    // none) are safe; the server warns about allkeys-* policies.
+    let (server, mut con) = server(flavor);
+    set_job(&mut con, "users", "user:*", &[]);
+    let used: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut con)
+        .expect("INFO");
+    let used: u64 = used
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    cmd(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "volatile-random"],
+    );
+    cmd(
+        &mut con,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            &(used + 2_000_000).to_string(),
+        ],
+    );
+    let value = "x".repeat(1000);
+    let mut written = 0;
+    for i in 0..20_000 {
+        let key = format!("user:{i}");
+        let ok: redis::RedisResult<()> = redis::pipe()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("v")
+            .arg(&value)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(3600)
+            .query(&mut con);
+        if ok.is_err() {
+            break;
+        }
+        written += 1;
+        if i % 100 == 99 {
+            let stats: String = redis::cmd("INFO")
+                .arg("stats")
+                .query(&mut con)
+                .expect("INFO");
+            if !stats.contains("evicted_keys:0\r") {
+                break;
+            }
+        }
+    }
+    cmd(&mut con, &["CONFIG", "SET", "maxmemory", "0"]);
+    let entries: Vec<_> = read_stream(&mut con, USERS, None)
+        .iter()
+        .map(Entry::change)
+        .collect();
+    let evicted: Vec<_> = entries.iter().filter(|(_, e, _)| e == "evicted").collect();
+    assert!(
+        !evicted.is_empty(),
+        "no evicted entries after {written} writes"
+    );
+    assert!(evicted
+        .iter()
+        .all(|(k, _, t)| k.starts_with("user:") && t == "none"));
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&evicted[0].0)
+        .query(&mut con)
+        .expect("EXISTS");
+    assert_eq!(exists, 0, "the evicted key is gone");
+}
+
+#[test]
+fn warns_when_eviction_may_remove_its_streams() {
+    let server =
+        Server::start(ServerOptions::new(Flavor::Valkey).arg("maxmemory-policy", "allkeys-lru"));
+    assert!(
+        server
+            .log()
+            .contains("maxmemory-policy allkeys-lru can evict wb's change streams"),
+        "no warning at load:\n{}",
+        server.log()
+    );
+    let mut con = server.connection();
+    cmd(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+    );
+    cmd(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || server
+            .log()
+            .contains("maxmemory-policy allkeys-random can evict")),
+        "no warning after CONFIG SET"
+    );
 }
 
 fn set_commands(flavor: Flavor) {
