@@ -208,7 +208,7 @@ fn expiry(flavor: Flavor) {
 fn eviction(flavor: Flavor) {
     // Only keys with a TTL may be evicted, so wb's own streams (which have
     // none) are safe; the server warns about allkeys-* policies.
-    let (server, mut con) = server(flavor);
+    let (_server, mut con) = server(flavor);
     set_job(&mut con, "users", "user:*", &[]);
     let used: String = redis::cmd("INFO")
         .arg("memory")
