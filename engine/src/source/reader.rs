@@ -236,7 +236,7 @@ fn parse_entry(entry: Value, read: &mut StreamRead) -> Result<(), SourceError> {
     let id: StreamId = id_text
         .parse()
         .map_err(|_| SourceError::reply("XREADGROUP entry id", &id_value))?;
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = match fields {
+    let raw_pairs: Vec<(Value, Value)> = match fields {
         // A pending entry that was deleted from the stream before it was
         // processed: nothing left to process.
         Value::Nil => {
@@ -247,33 +247,24 @@ fn parse_entry(entry: Value, read: &mut StreamRead) -> Result<(), SourceError> {
             let mut pairs = Vec::with_capacity(flat.len() / 2);
             let mut it = flat.into_iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                match (f, v) {
-                    (Value::BulkString(f), Value::BulkString(v)) => pairs.push((f, v)),
-                    _ => {
-                        read.malformed
-                            .push((id, "a field or value is not a string".to_owned()));
-                        return Ok(());
-                    }
-                }
+                pairs.push((f, v));
             }
             pairs
         }
-        Value::Map(map) => {
-            let mut pairs = Vec::with_capacity(map.len());
-            for (f, v) in map {
-                match (f, v) {
-                    (Value::BulkString(f), Value::BulkString(v)) => pairs.push((f, v)),
-                    _ => {
-                        read.malformed
-                            .push((id, "a field or value is not a string".to_owned()));
-                        return Ok(());
-                    }
-                }
-            }
-            pairs
-        }
+        Value::Map(map) => map,
         other => return Err(SourceError::reply("XREADGROUP entry fields", &other)),
     };
+    let mut pairs = Vec::with_capacity(raw_pairs.len());
+    for pair in raw_pairs {
+        match pair {
+            (Value::BulkString(f), Value::BulkString(v)) => pairs.push((f, v)),
+            _ => {
+                read.malformed
+                    .push((id, "a field or value is not a string".to_owned()));
+                return Ok(());
+            }
+        }
+    }
     match Captured::from_fields(id, &pairs) {
         Some(captured) => read.entries.push(captured),
         None => read
