@@ -265,6 +265,14 @@ impl Server {
         }
     }
 
+    /// Kills the server at once (SIGKILL): no save, no goodbye to clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(mut con) = self.try_connection() {
@@ -285,10 +293,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
 

@@ -281,3 +281,48 @@ async fn dead_letters_carry_their_reason_and_are_capped() {
         .expect("XLEN");
     assert!((100..500).contains(&len), "capped near 100, has {len}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_flushed_stream_is_read_again_from_its_start() {
+    let (server, mut con) = setup();
+    let mut reader = reader(&server).await;
+    cmd(&mut con, &["HSET", "user:1", "a", "1"]);
+    let first = reader
+        .read_new(&[USERS.to_owned()], 100, BLOCK)
+        .await
+        .expect("read");
+    assert_eq!(first[0].entries.len(), 1);
+    // FLUSHALL takes the stream and its group; the module starts the stream
+    // again with a flush entry, which the engine must not miss.
+    cmd(&mut con, &["FLUSHALL"]);
+    cmd(&mut con, &["HSET", "user:2", "a", "1"]);
+    let err = reader
+        .read_new(&[USERS.to_owned()], 100, BLOCK)
+        .await
+        .expect_err("the group is gone");
+    assert!(err.is_missing_group(), "{err}");
+    assert!(!err.is_transient());
+    reader.ensure_group(USERS).await.expect("group");
+    let again = reader
+        .read_new(&[USERS.to_owned()], 100, BLOCK)
+        .await
+        .expect("read");
+    let events: Vec<&str> = again[0].entries.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, vec!["flush", "hset"]);
+    let batch = coalesce(again[0].entries.clone());
+    assert!(batch.flush.is_some());
+    assert_eq!(batch.changes.len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stopped_server_is_a_transient_error() {
+    let (mut server, con) = setup();
+    let mut reader = reader(&server).await;
+    drop(con);
+    server.kill();
+    let err = reader
+        .read_new(&[USERS.to_owned()], 100, BLOCK)
+        .await
+        .expect_err("the server is down");
+    assert!(err.is_transient(), "{err}");
+}

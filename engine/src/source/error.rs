@@ -38,6 +38,13 @@ impl SourceError {
         }
     }
 
+    /// Whether the stream or its consumer group is gone (a FLUSHALL, a
+    /// restart without persistence, a stream deleted by hand): the group must
+    /// be created again, from the start of whatever the stream holds now.
+    pub fn is_missing_group(&self) -> bool {
+        matches!(self, SourceError::Redis(e) if e.code() == Some("NOGROUP"))
+    }
+
     pub(crate) fn reply(command: &'static str, reply: &redis::Value) -> SourceError {
         let mut shown = format!("{reply:?}");
         shown.truncate(200);
