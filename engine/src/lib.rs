@@ -1,6 +1,7 @@
 //! The wb write-behind engine.
 //!
 //! Stages arrive with their issues; today the transform stage (Wasm host)
-//! is here, next to the capture module in `capture/`.
+//! and job file parsing are here, next to the capture module in `capture/`.
 
+pub mod config;
 pub mod transform;

@@ -1,0 +1,361 @@
+//! One job file: where changes come from, how they are transformed and
+//! which tables they land in. The shape follows RDI write-behind job files
+//! so existing files keep working.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use wb_mapper::{
+    Column as SpecColumn, Expr, LoadStrategy as SpecStrategy, Output as SpecOutput, Spec,
+};
+
+use super::error::ConfigError;
+
+/// A parsed job file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// Which Redis keys feed the job.
+    pub source: Source,
+    /// Steps applied to each change before the outputs, in order.
+    #[serde(default)]
+    pub transform: Vec<TransformStep>,
+    /// Where rows go; at least one.
+    pub output: Vec<Output>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub redis: RedisSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSource {
+    /// Redis glob of the keys the job tracks (`user:*`).
+    pub key_pattern: String,
+    /// Commands whose events are ignored (`hdel`, say).
+    #[serde(default)]
+    pub exclude_commands: Vec<String>,
+}
+
+/// A transform step: `uses` names the block, `with` holds its arguments.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "uses", content = "with", deny_unknown_fields)]
+pub enum TransformStep {
+    /// A custom component applied before the mapping.
+    #[serde(rename = "wasm")]
+    Wasm(WasmStep),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmStep {
+    /// Path of the component, relative to the job file.
+    pub component: PathBuf,
+    /// Passed to the component's `init`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// An output block.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "uses", content = "with", deny_unknown_fields)]
+pub enum Output {
+    /// Rows in a relational table (`relational.write` in RDI's spelling).
+    #[serde(rename = "relational.write", alias = "relational_write")]
+    RelationalWrite(RelationalWrite),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelationalWrite {
+    /// A connection named in config.yaml.
+    pub connection: String,
+    /// Schema of the table, if not the connection's default.
+    #[serde(default)]
+    pub schema: Option<String>,
+    pub table: String,
+    /// Columns that identify a row (required for upserts).
+    #[serde(default)]
+    pub keys: Vec<ColumnSpec>,
+    /// The other columns; there is no default mapping.
+    pub mapping: Vec<ColumnSpec>,
+    #[serde(default)]
+    pub load_strategy: LoadStrategy,
+    /// Normalisation of JSON arrays into child rows (not supported yet).
+    #[serde(default)]
+    pub foreach: Option<String>,
+}
+
+/// How rows are written. RDI's capitalised spellings are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum LoadStrategy {
+    #[default]
+    #[serde(rename = "upsert", alias = "UPSERT", alias = "Upsert")]
+    Upsert,
+    #[serde(rename = "append", alias = "APPEND", alias = "Append")]
+    Append,
+    #[serde(rename = "replace", alias = "REPLACE", alias = "Replace")]
+    Replace,
+}
+
+/// `column` (filled from the field of the same name) or `{column: expression}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnSpec {
+    Field(String),
+    Mapped(BTreeMap<String, String>),
+}
+
+impl Job {
+    /// Reads and validates a job file.
+    pub fn load(path: &Path) -> Result<Job, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            field: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Job::parse(path, &text)
+    }
+
+    /// Parses and validates job text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Job, ConfigError> {
+        let job: Job = serde_yaml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e.location().map_or(0, |l| l.line()),
+            field: None,
+            message: e.to_string(),
+        })?;
+        job.to_mapper_spec(path, text)?;
+        Ok(job)
+    }
+
+    /// Compiles the outputs into the stock mapper's spec. Errors point at
+    /// the line where the offending value is written.
+    pub fn to_mapper_spec(&self, path: &Path, text: &str) -> Result<Spec, ConfigError> {
+        let fail = |field: String, needle: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: line_of(text, needle),
+            field: Some(field),
+            message,
+        };
+        if self.output.is_empty() {
+            return Err(fail(
+                "output".into(),
+                "output",
+                "a job needs at least one output".into(),
+            ));
+        }
+        let mut spec = Spec::default();
+        for (i, Output::RelationalWrite(out)) in self.output.iter().enumerate() {
+            let at = |name: &str| format!("output[{i}].with.{name}");
+            if let Some(foreach) = &out.foreach {
+                return Err(fail(
+                    at("foreach"),
+                    foreach,
+                    "foreach is not supported yet".into(),
+                ));
+            }
+            let strategy = match out.load_strategy {
+                LoadStrategy::Upsert => SpecStrategy::Upsert,
+                LoadStrategy::Append => SpecStrategy::Append,
+                LoadStrategy::Replace => {
+                    return Err(fail(
+                        at("load_strategy"),
+                        "load_strategy",
+                        "load_strategy replace is not supported yet".into(),
+                    ))
+                }
+            };
+            if strategy == SpecStrategy::Upsert && out.keys.is_empty() {
+                return Err(fail(
+                    at("keys"),
+                    &out.table,
+                    "an upsert needs keys (or use load_strategy: append)".into(),
+                ));
+            }
+            let columns = |specs: &[ColumnSpec],
+                           name: &str|
+             -> Result<Vec<SpecColumn>, ConfigError> {
+                specs
+                    .iter()
+                    .map(|column| {
+                        let (column_name, expr) = match column {
+                            ColumnSpec::Field(field) => (field.clone(), field.clone()),
+                            ColumnSpec::Mapped(map) => {
+                                let mut entries = map.iter();
+                                match (entries.next(), entries.next()) {
+                                    (Some((c, e)), None) => (c.clone(), e.clone()),
+                                    _ => {
+                                        let first = map.keys().next().map_or("", String::as_str);
+                                        return Err(fail(
+                                            at(name),
+                                            first,
+                                            "each entry maps one column: {column: expression}"
+                                                .into(),
+                                        ));
+                                    }
+                                }
+                            }
+                        };
+                        if !is_identifier(&column_name) {
+                            return Err(fail(
+                                at(name),
+                                &column_name,
+                                format!("{column_name:?} is not a valid column name"),
+                            ));
+                        }
+                        let expr =
+                            Expr::parse(&expr).map_err(|message| fail(at(name), &expr, message))?;
+                        Ok(SpecColumn {
+                            name: column_name,
+                            expr,
+                        })
+                    })
+                    .collect()
+            };
+            let table = match &out.schema {
+                Some(schema) => format!("{schema}.{}", out.table),
+                None => out.table.clone(),
+            };
+            for (what, value) in [("connection", &out.connection), ("table", &table)] {
+                if value.is_empty() || value.chars().any(char::is_whitespace) {
+                    return Err(fail(
+                        at(what),
+                        what,
+                        format!("{value:?} is not a valid {what}"),
+                    ));
+                }
+            }
+            spec.outputs.push(SpecOutput {
+                connection: out.connection.clone(),
+                table,
+                strategy,
+                keys: columns(&out.keys, "keys")?,
+                values: columns(&out.mapping, "mapping")?,
+            });
+        }
+        Ok(spec)
+    }
+}
+
+/// Column names are letters, digits and underscores, not starting with a
+/// digit: anything else would need quoting in every target.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The first line that mentions `needle`: serde does not keep positions of
+/// values, so validation errors after parsing are located by their text.
+fn line_of(text: &str, needle: &str) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    text.lines()
+        .position(|line| line.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = r#"
+source:
+  redis:
+    key_pattern: "user:*"
+    exclude_commands: [hdel]
+transform:
+  - uses: wasm
+    with: {component: ./mask.wasm, params: {fields: email}}
+output:
+  - uses: relational.write
+    with:
+      connection: target
+      schema: public
+      table: users
+      keys: [{user_id: "key_part(1)"}]
+      mapping: [first_name, last_name, {city: address.city}]
+      load_strategy: UPSERT
+  - uses: relational.write
+    with:
+      connection: target
+      table: logins
+      mapping: [{user_id: "key_part(1)"}, last_login]
+      load_strategy: append
+"#;
+
+    fn parse(text: &str) -> Result<Job, ConfigError> {
+        Job::parse(Path::new("jobs/users.yaml"), text)
+    }
+
+    #[test]
+    fn parses_an_rdi_shaped_job_and_compiles_its_outputs() {
+        let job = parse(JOB).unwrap();
+        assert_eq!(job.source.redis.key_pattern, "user:*");
+        assert_eq!(job.source.redis.exclude_commands, vec!["hdel"]);
+        let TransformStep::Wasm(step) = &job.transform[0];
+        assert_eq!(step.params["fields"], "email");
+        let spec = job
+            .to_mapper_spec(Path::new("jobs/users.yaml"), JOB)
+            .unwrap();
+        assert_eq!(
+            spec.to_string(),
+            "output target public.users upsert\n\
+             key user_id key_part(1)\n\
+             value first_name first_name\n\
+             value last_name last_name\n\
+             value city address.city\n\
+             output target logins append\n\
+             value user_id key_part(1)\n\
+             value last_login last_login\n"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_with_file_and_line() {
+        let text = JOB.replace("key_pattern", "key_patern");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.file, Path::new("jobs/users.yaml"));
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("unknown field `key_patern`"), "{err}");
+        assert!(err.message.contains("key_pattern"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_expressions_point_at_their_line() {
+        let text = JOB.replace("{city: address.city}", "{city: \"lower(city)\"}");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, 16);
+        assert_eq!(err.field.as_deref(), Some("output[0].with.mapping"));
+        assert!(err.message.contains("lower(city)"), "{err}");
+    }
+
+    #[test]
+    fn upserts_need_keys_and_foreach_is_not_supported_yet() {
+        let text = JOB.replace("      keys: [{user_id: \"key_part(1)\"}]\n", "");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("output[0].with.keys"));
+        let text = JOB.replace(
+            "      table: logins\n",
+            "      table: logins\n      foreach: \"a: addrs[]\"\n",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("output[1].with.foreach"));
+        assert!(err.to_string().starts_with("jobs/users.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_blocks_and_bad_column_names_are_refused() {
+        let err = parse(&JOB.replace("uses: wasm", "uses: wasmm")).unwrap_err();
+        assert!(err.message.contains("unknown variant `wasmm`"), "{err}");
+        let err = parse(&JOB.replace("[first_name,", "[\"first name\",")).unwrap_err();
+        assert!(err.message.contains("not a valid column name"), "{err}");
+    }
+}
