@@ -161,6 +161,22 @@ fn through_wasm(
     Ok(total)
 }
 
+/// Through Wasm's typed `transform` call (one allocation per string each
+/// way), to show what the packed call saves.
+fn through_wasm_typed(
+    transform: &WasmTransform,
+    input: &[ChangeData],
+    batch: usize,
+) -> Result<usize, String> {
+    let mut total = 0;
+    for batch in input.chunks(batch) {
+        for outcome in transform.run_typed(batch).map_err(|e| e.to_string())? {
+            total += cells(&outcome?);
+        }
+    }
+    Ok(total)
+}
+
 /// Natively, the same steps without Wasm: encode, run the same mapping
 /// through the same batch loop, check and decode the results.
 fn native<F>(input: &[ChangeData], batch: usize, map: F) -> Result<usize, String>
@@ -255,7 +271,15 @@ fn run() -> Result<(), String> {
     let custom_alone = best_of(options.rounds, || {
         mapping_only(&input, batch, mapping::map_user)
     })?;
+    let custom_typed = best_of(options.rounds, || {
+        through_wasm_typed(&custom, &input, batch)
+    })?;
     report("custom mapping: wasm component", custom_wasm, custom_native);
+    report(
+        "custom mapping: wasm, typed WIT call",
+        custom_typed,
+        custom_native,
+    );
     report(
         "custom mapping: native, same pipeline",
         custom_native,
