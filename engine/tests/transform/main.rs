@@ -214,6 +214,26 @@ fn guests_see_no_files_environment_arguments_or_clock() {
 }
 
 #[test]
+fn transforms_can_be_shared_between_worker_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<WasmTransform>();
+    shareable::<WasmHost>();
+    let transform = load(&[], limits()).unwrap();
+    std::thread::scope(|scope| {
+        for worker in 0..2 {
+            let transform = &transform;
+            scope.spawn(move || {
+                let batch: Vec<_> = (0..50)
+                    .map(|i| hash(&format!("user:{worker}{i}"), "n"))
+                    .collect();
+                let out = transform.run(&batch).unwrap();
+                assert!(out.iter().all(|o| o.is_ok()));
+            });
+        }
+    });
+}
+
+#[test]
 fn an_empty_batch_makes_no_call() {
     let transform = load(&[], limits()).unwrap();
     let out = transform.run(&[]).unwrap();
@@ -233,6 +253,18 @@ fn the_typed_and_packed_calls_agree() {
         stream_id: "3-0".into(),
         value: ValueData::Hash(vec![(b"name".to_vec(), vec![0xc3, 0x28])]),
     });
+    for (key, value) in [
+        ("user:5", ValueData::Set(vec![b"a".to_vec(), b"b".to_vec()])),
+        ("user:6", ValueData::SortedSet(vec![(b"m".to_vec(), 1.5)])),
+        ("user:7", ValueData::Json(r#"{"name":"Ada"}"#.into())),
+    ] {
+        batch.push(ChangeData {
+            key: key.as_bytes().to_vec(),
+            event: "other".into(),
+            stream_id: "4-0".into(),
+            value,
+        });
+    }
     let typed = transform.run_typed(&batch).unwrap();
     let packed = transform.run(&batch).unwrap();
     assert_eq!(typed.len(), packed.len());
