@@ -7,7 +7,9 @@
 //! `wasm32-wasip2` alike, and so the same mapping code can run natively (for
 //! tests and benchmarks) and inside a component.
 //!
-//! The layout is documented in `wit/README.md`.
+//! The layout is documented in `wit/README.md`. The crate also holds the
+//! small JSON path reader ([`json_path`]) that guests and the stock mapper
+//! use to read RedisJSON documents without a JSON dependency.
 
 mod change;
 mod input;
