@@ -2,12 +2,21 @@
 
 use std::borrow::Cow;
 
-use wb_abi::{Cell, Change, Column as Cell_, RowOp};
+use wb_abi::{Cell, Change, Column as Cell_, RowOp, Value};
 
+use crate::expr::Item;
 use crate::spec::{Column, LoadStrategy, Spec};
 
-/// The row ops for `change`: for each output, an upsert or insert of the
-/// mapped row, or (for a key that is gone) a delete by the key columns.
+/// The row ops for `change`, per output:
+///
+/// - a hash or JSON document: an upsert (or, for `append`, an insert) of the
+///   mapped row;
+/// - a set or sorted set: its rows as a whole, one per member, with
+///   `member` and `score` as fields: a delete of every row matching the key
+///   columns, then an insert per member (for `append`, only the inserts);
+/// - a key that is gone: a delete by the key columns, which removes the
+///   child rows of a set too (nothing for `append`).
+///
 /// A key column without a value rejects the change: the row could not be
 /// found again.
 pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
@@ -15,42 +24,101 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
     for output in &spec.outputs {
         let conn = output.connection.as_str();
         let table = output.table.as_str();
-        let missing = change.is_missing();
-        let keys = cells(&output.keys, change)?;
-        if let Some(empty) = keys.iter().find(|c| c.value == Cell::Null) {
-            return Err(format!(
-                "key column {} of {table} has no value in {}",
-                empty.name,
-                String::from_utf8_lossy(change.key)
-            ));
+        let upsert = output.strategy == LoadStrategy::Upsert;
+        let items: Option<Vec<Item<'a>>> = match &change.value {
+            Value::Set(members) => Some(
+                members
+                    .iter()
+                    .map(|member| Item {
+                        member,
+                        score: None,
+                    })
+                    .collect(),
+            ),
+            Value::SortedSet(members) => Some(
+                members
+                    .iter()
+                    .map(|(member, score)| Item {
+                        member,
+                        score: Some(score),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        match items {
+            Some(items) => {
+                // Key columns identify the parent key; they must not depend
+                // on the member, or the old children could not be found.
+                let keys = keys(&output.keys, change, None, table)?;
+                if upsert {
+                    ops.push(RowOp {
+                        key: keys.clone(),
+                        ..RowOp::delete_matching(conn, table)
+                    });
+                }
+                for item in items {
+                    ops.push(RowOp {
+                        key: keys.clone(),
+                        values: cells(&output.values, change, Some(item))?,
+                        ..RowOp::insert(conn, table)
+                    });
+                }
+            }
+            None if change.is_missing() => {
+                if upsert {
+                    ops.push(RowOp {
+                        key: keys(&output.keys, change, None, table)?,
+                        ..RowOp::delete(conn, table)
+                    });
+                }
+            }
+            None => {
+                let op = if upsert {
+                    RowOp::upsert(conn, table)
+                } else {
+                    RowOp::insert(conn, table)
+                };
+                ops.push(RowOp {
+                    key: keys(&output.keys, change, None, table)?,
+                    values: cells(&output.values, change, None)?,
+                    ..op
+                });
+            }
         }
-        let op = match (output.strategy, missing) {
-            (LoadStrategy::Upsert, true) => RowOp::delete(conn, table),
-            (LoadStrategy::Upsert, false) => RowOp::upsert(conn, table),
-            (LoadStrategy::Append, true) => continue,
-            (LoadStrategy::Append, false) => RowOp::insert(conn, table),
-        };
-        let values = if missing {
-            Vec::new()
-        } else {
-            cells(&output.values, change)?
-        };
-        ops.push(RowOp {
-            key: keys,
-            values,
-            ..op
-        });
     }
     Ok(ops)
 }
 
-fn cells<'a>(columns: &'a [Column], change: &Change<'a>) -> Result<Vec<Cell_<'a>>, String> {
+/// The key columns, none of which may be empty.
+fn keys<'a>(
+    columns: &'a [Column],
+    change: &Change<'a>,
+    item: Option<Item<'a>>,
+    table: &str,
+) -> Result<Vec<Cell_<'a>>, String> {
+    let keys = cells(columns, change, item)?;
+    if let Some(empty) = keys.iter().find(|c| c.value == Cell::Null) {
+        return Err(format!(
+            "key column {} of {table} has no value in {}",
+            empty.name,
+            String::from_utf8_lossy(change.key)
+        ));
+    }
+    Ok(keys)
+}
+
+fn cells<'a>(
+    columns: &'a [Column],
+    change: &Change<'a>,
+    item: Option<Item<'a>>,
+) -> Result<Vec<Cell_<'a>>, String> {
     columns
         .iter()
         .map(|column| {
             Ok(Cell_ {
                 name: Cow::Borrowed(column.name.as_str()),
-                value: column.expr.eval(change)?,
+                value: column.expr.eval(change, item)?,
             })
         })
         .collect()
@@ -130,6 +198,63 @@ mod tests {
             assert_eq!(ops[0].key[0].value, Cell::from("7"));
             assert!(ops[0].values.is_empty());
         });
+    }
+
+    #[test]
+    fn a_set_replaces_its_child_rows_as_a_whole() {
+        let spec = Spec::parse(
+            "output target user_tags upsert\n\
+             key user_id key_part(1)\n\
+             value tag member\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "tags:7",
+            ValueData::Set(vec![b"red".to_vec(), b"blue".to_vec()]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let kinds: Vec<_> = ops.iter().map(|op| op.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::DeleteMatching, OpKind::Insert, OpKind::Insert]
+        );
+        assert_eq!(ops[0].key[0].value, Cell::from("7"));
+        assert!(ops[0].values.is_empty());
+        assert_eq!(ops[2].key[0].value, Cell::from("7"));
+        assert_eq!(ops[2].values[0].value, Cell::from("blue"));
+    }
+
+    #[test]
+    fn a_sorted_set_gives_members_and_scores() {
+        let spec = Spec::parse(
+            "output target ranks append\n\
+             value board key_part(1)\n\
+             value player member\n\
+             value points score\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "board:9",
+            ValueData::SortedSet(vec![(b"ada".to_vec(), 12.5)]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        assert_eq!(ops.len(), 1, "append does not delete");
+        let values: Vec<_> = ops[0].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![Cell::from("9"), Cell::from("ada"), Cell::Float(12.5)]
+        );
+    }
+
+    #[test]
+    fn set_rows_name_only_member_and_score() {
+        let spec = Spec::parse("output t s upsert\nkey id key_part(1)\nvalue x name\n").unwrap();
+        let buf = encode_changes(&[change("s:1", ValueData::Set(vec![b"a".to_vec()]))]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let err = apply(&spec, &change).unwrap_err();
+        assert!(err.contains("use member or score"), "{err}");
     }
 
     #[test]

@@ -40,25 +40,49 @@ impl Expr {
         }
     }
 
-    /// The cell for `change`: `Null` when the field is absent.
-    pub fn eval<'a>(&self, change: &Change<'a>) -> Result<Cell<'a>, String> {
+    /// The cell for `change`: `Null` when the field is absent. `item` is
+    /// the set member (and score) a row is being built for, when the value
+    /// is a set or sorted set: there, `member` and `score` are its fields.
+    pub fn eval<'a>(
+        &self,
+        change: &Change<'a>,
+        item: Option<Item<'a>>,
+    ) -> Result<Cell<'a>, String> {
         match self {
             Expr::KeyPart(n) => Ok(change.key_part(*n).map_or(Cell::Null, Cell::from)),
-            Expr::Field(name) => match &change.value {
-                Value::Hash(pairs) => Ok(match pairs.get(name.as_bytes()) {
-                    None => Cell::Null,
-                    Some(raw) => match std::str::from_utf8(raw) {
-                        Ok(text) => Cell::Text(Cow::Borrowed(text)),
-                        Err(_) => Cell::Bytes(Cow::Borrowed(raw)),
-                    },
-                }),
-                Value::Json(doc) => json_cell(doc, name),
-                Value::Missing => Ok(Cell::Null),
-                Value::Set(_) | Value::SortedSet(_) => Err(format!(
-                    "field {name:?} cannot be read from a set or sorted set"
+            Expr::Field(name) => match (&change.value, item) {
+                (_, Some(item)) => match name.as_str() {
+                    "member" => Ok(text_or_bytes(item.member)),
+                    "score" => Ok(item.score.map_or(Cell::Null, Cell::Float)),
+                    _ => Err(format!(
+                        "set members have no field {name:?}: use member or score"
+                    )),
+                },
+                (Value::Hash(pairs), None) => {
+                    Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
+                }
+                (Value::Json(doc), None) => json_cell(doc, name),
+                (Value::Missing, None) => Ok(Cell::Null),
+                (Value::Set(_) | Value::SortedSet(_), None) => Err(format!(
+                    "field {name:?} cannot be read from a whole set or sorted set"
                 )),
             },
         }
+    }
+}
+
+/// A set member or sorted-set entry that one row is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct Item<'a> {
+    pub member: &'a [u8],
+    pub score: Option<f64>,
+}
+
+/// Redis strings as text when they are UTF-8, as bytes otherwise.
+fn text_or_bytes(raw: &[u8]) -> Cell<'_> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cell::Text(Cow::Borrowed(text)),
+        Err(_) => Cell::Bytes(Cow::Borrowed(raw)),
     }
 }
 

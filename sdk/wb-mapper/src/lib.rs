@@ -8,14 +8,16 @@
 //! (to compare speeds, and to check jobs without a component).
 //!
 //! Implemented so far: key and column expressions that are `key_part(n)` or
-//! a field reference (a hash field, or a path into a JSON document), upsert
-//! and append. Not yet: JMESPath functions, transform blocks, `foreach`,
-//! sets and sorted sets as child rows, `replace`.
+//! a field reference (a hash field, a path into a JSON document, or `member`
+//! and `score` of set and sorted-set rows), upsert and append, sets and
+//! sorted sets replaced as child rows, deletes of gone keys. Not yet:
+//! JMESPath expressions and functions, transform blocks, `foreach`,
+//! `replace`.
 
 mod apply;
 mod expr;
 mod spec;
 
 pub use apply::apply;
-pub use expr::Expr;
+pub use expr::{Expr, Item};
 pub use spec::{Column, LoadStrategy, Output, Spec, SpecError};
