@@ -281,7 +281,7 @@ output:
       schema: public
       table: users
       keys: [{user_id: "key_part(1)"}]
-      mapping: [first_name, last_name, {city: address.city}]
+      mapping: [first_name, last_name, {city: address.city}, {email: "lower(email)"}]
       load_strategy: UPSERT
   - uses: relational.write
     with:
@@ -312,6 +312,7 @@ output:
              value first_name first_name\n\
              value last_name last_name\n\
              value city address.city\n\
+             value email lower(email)\n\
              output target logins append\n\
              value user_id key_part(1)\n\
              value last_login last_login\n"
@@ -330,11 +331,11 @@ output:
 
     #[test]
     fn unsupported_expressions_point_at_their_line() {
-        let text = JOB.replace("{city: address.city}", "{city: \"lower(city)\"}");
+        let text = JOB.replace("{city: address.city}", "{city: \"uuid(city)\"}");
         let err = parse(&text).unwrap_err();
         assert_eq!(err.line, 16);
         assert_eq!(err.field.as_deref(), Some("output[0].with.mapping"));
-        assert!(err.message.contains("lower(city)"), "{err}");
+        assert!(err.message.contains("uuid"), "{err}");
     }
 
     #[test]

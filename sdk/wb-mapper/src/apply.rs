@@ -190,6 +190,37 @@ mod tests {
     }
 
     #[test]
+    fn functions_compute_derived_columns() {
+        let spec = Spec::parse(
+            "output t users upsert\n\
+             key id key_part(1)\n\
+             value email lower(email)\n\
+             value full_name concat([first, ' ', last])\n\
+             value initials concat(left(first, 1), left(last, 1))\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "user:1",
+            ValueData::Hash(vec![
+                (b"email".to_vec(), b"Ada@Example.COM".to_vec()),
+                (b"first".to_vec(), b"Ada".to_vec()),
+                (b"last".to_vec(), b"Lovelace".to_vec()),
+            ]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let values: Vec<_> = ops[0].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Cell::from("ada@example.com"),
+                Cell::from("Ada Lovelace"),
+                Cell::from("AL"),
+            ]
+        );
+    }
+
+    #[test]
     fn a_missing_key_deletes_by_key_and_skips_appends() {
         run(change("user:7", ValueData::Missing), |ops| {
             let ops = ops.unwrap();

@@ -2,54 +2,77 @@
 
 use std::borrow::Cow;
 
+use std::fmt;
+
 use wb_abi::{Cell, Change, Value};
+
+use crate::func::Func;
 
 /// A column's source.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    /// Segment `n` (0-based) of the Redis key split on `:`.
+    /// `key_part(n)`: segment `n` (0-based) of the Redis key split on `:`.
     KeyPart(usize),
-    /// A hash field, or a dotted path into a JSON document.
+    /// A hash field, a dotted path into a JSON document, or `member` and
+    /// `score` in rows built from sets.
     Field(String),
+    /// `'text'`
+    Literal(String),
+    /// An integer, such as the count of `left(s, 3)`.
+    Number(i64),
+    /// `[a, b]`: only as the argument of `concat`.
+    List(Vec<Expr>),
+    /// A function call.
+    Call(Func, Vec<Expr>),
 }
 
 impl Expr {
-    /// Parses `key_part(N)` or a field reference.
+    /// Parses an expression: a field reference, `'literal'`, a number, or a
+    /// call of `key_part` or one of the functions in [`Func`].
     pub fn parse(text: &str) -> Result<Expr, String> {
-        let text = text.trim();
-        if let Some(arg) = text
-            .strip_prefix("key_part(")
-            .and_then(|rest| rest.strip_suffix(')'))
-        {
-            return arg
-                .trim()
-                .parse()
-                .map(Expr::KeyPart)
-                .map_err(|_| format!("key_part needs a segment number, got {arg:?}"));
+        let mut parser = Parser { text, pos: 0 };
+        let expr = parser.expr()?;
+        parser.skip_ws();
+        if parser.pos < text.len() {
+            return Err(format!(
+                "unexpected {:?} in expression {text:?}",
+                &text[parser.pos..]
+            ));
         }
-        let valid = !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']' | '$'));
-        if valid {
-            Ok(Expr::Field(text.to_string()))
-        } else {
-            Err(format!(
-                "{text:?} is not a field reference or key_part(n); other expressions are not supported yet"
-            ))
+        if let Expr::List(_) = expr {
+            return Err(format!("{text:?}: a list is only valid inside concat(...)"));
         }
+        Ok(expr)
     }
 
     /// The cell for `change`: `Null` when the field is absent. `item` is
     /// the set member (and score) a row is being built for, when the value
     /// is a set or sorted set: there, `member` and `score` are its fields.
     pub fn eval<'a>(
-        &self,
+        &'a self,
         change: &Change<'a>,
         item: Option<Item<'a>>,
     ) -> Result<Cell<'a>, String> {
         match self {
             Expr::KeyPart(n) => Ok(change.key_part(*n).map_or(Cell::Null, Cell::from)),
+            Expr::Literal(text) => Ok(Cell::Text(Cow::Borrowed(text.as_str()))),
+            Expr::Number(n) => Ok(Cell::Integer(*n)),
+            Expr::List(_) => Err("a list is only valid inside concat(...)".into()),
+            Expr::Call(func, args) => {
+                let mut cells = Vec::with_capacity(args.len());
+                for arg in args {
+                    match arg {
+                        // concat([a, b]) is concat(a, b).
+                        Expr::List(items) if *func == Func::Concat => {
+                            for item_expr in items {
+                                cells.push(item_expr.eval(change, item)?);
+                            }
+                        }
+                        _ => cells.push(arg.eval(change, item)?),
+                    }
+                }
+                func.apply(cells)
+            }
             Expr::Field(name) => match (&change.value, item) {
                 (_, Some(item)) => match name.as_str() {
                     "member" => Ok(text_or_bytes(item.member)),
@@ -83,6 +106,187 @@ fn text_or_bytes(raw: &[u8]) -> Cell<'_> {
     match std::str::from_utf8(raw) {
         Ok(text) => Cell::Text(Cow::Borrowed(text)),
         Err(_) => Cell::Bytes(Cow::Borrowed(raw)),
+    }
+}
+
+/// A recursive-descent reader of one expression.
+struct Parser<'t> {
+    text: &'t str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.text[self.pos..].chars().next()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn eat(&mut self, want: char) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(want) {
+            self.pos += want.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn fail<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!(
+            "{what} at position {} of expression {:?}",
+            self.pos + 1,
+            self.text
+        ))
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        self.skip_ws();
+        match self.peek() {
+            None => self.fail("expected a value"),
+            Some('\'') => self.literal(),
+            Some('[') => {
+                self.pos += 1;
+                Ok(Expr::List(self.args(']')?))
+            }
+            Some(c) if c.is_ascii_digit() || c == '-' => self.number(),
+            Some(c) if is_name_char(c) => self.name_or_call(),
+            Some(c) => self.fail(&format!("unexpected {c:?}")),
+        }
+    }
+
+    /// `'text'`, with `\'` for a quote and `\\` for a backslash.
+    fn literal(&mut self) -> Result<Expr, String> {
+        self.pos += 1;
+        let mut out = String::new();
+        let mut chars = self.text[self.pos..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\'' => {
+                    self.pos += i + 1;
+                    return Ok(Expr::Literal(out));
+                }
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => out.push(escaped),
+                    None => break,
+                },
+                _ => out.push(c),
+            }
+        }
+        self.fail("unterminated 'literal'")
+    }
+
+    fn number(&mut self) -> Result<Expr, String> {
+        let start = self.pos;
+        self.pos += 1;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        match self.text[start..self.pos].parse() {
+            Ok(n) => Ok(Expr::Number(n)),
+            Err(_) => self.fail("invalid number"),
+        }
+    }
+
+    /// A field reference (`address.city`, `items[0].id`) or `name(args)`.
+    fn name_or_call(&mut self) -> Result<Expr, String> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if is_name_char(c) {
+                self.pos += c.len_utf8();
+            } else if c == '['
+                && self.text[self.pos..].find(']').is_some_and(|end| {
+                    let inside = &self.text[self.pos + 1..self.pos + end];
+                    !inside.is_empty() && inside.chars().all(|d| d.is_ascii_digit())
+                })
+            {
+                // An array index inside a path: `items[0]`.
+                self.pos += self.text[self.pos..].find(']').map_or(1, |end| end + 1);
+            } else {
+                break;
+            }
+        }
+        let name = &self.text[start..self.pos];
+        let after_name = self.pos;
+        if !self.eat('(') {
+            self.pos = after_name;
+            return Ok(Expr::Field(name.to_string()));
+        }
+        let args = self.args(')')?;
+        if name == "key_part" {
+            return match args[..] {
+                [Expr::Number(n)] if n >= 0 => Ok(Expr::KeyPart(n as usize)),
+                _ => self.fail("key_part needs one segment number"),
+            };
+        }
+        let Some(func) = Func::by_name(name) else {
+            return self.fail(&format!(
+                "unknown function {name:?} (known: key_part, {})",
+                Func::names()
+            ));
+        };
+        if let Err(message) = func.check_arity(args.len()) {
+            return self.fail(&message);
+        }
+        Ok(Expr::Call(func, args))
+    }
+
+    /// Comma-separated expressions up to `close`.
+    fn args(&mut self, close: char) -> Result<Vec<Expr>, String> {
+        let mut args = Vec::new();
+        if self.eat(close) {
+            return Ok(args);
+        }
+        loop {
+            args.push(self.expr()?);
+            if self.eat(close) {
+                return Ok(args);
+            }
+            if !self.eat(',') {
+                return self.fail(&format!("expected ',' or '{close}'"));
+            }
+        }
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '.' | '$')
+}
+
+impl fmt::Display for Expr {
+    /// Writes the expression back in the form [`Expr::parse`] reads.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, items: &[Expr]| {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{item}")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::KeyPart(n) => write!(f, "key_part({n})"),
+            Expr::Field(name) => f.write_str(name),
+            Expr::Literal(text) => {
+                write!(f, "'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+            Expr::Number(n) => write!(f, "{n}"),
+            Expr::List(items) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+            Expr::Call(func, args) => {
+                write!(f, "{}(", func.name())?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+        }
     }
 }
 
@@ -135,8 +339,39 @@ mod tests {
             Expr::parse("addr.city"),
             Ok(Expr::Field("addr.city".into()))
         );
+        assert_eq!(
+            Expr::parse("items[0].id"),
+            Ok(Expr::Field("items[0].id".into()))
+        );
         assert!(Expr::parse("key_part(x)").is_err());
-        assert!(Expr::parse("lower(email)").is_err());
         assert!(Expr::parse("").is_err());
+    }
+
+    #[test]
+    fn parses_calls_literals_and_lists_and_prints_them_back() {
+        for text in [
+            "lower(email)",
+            "concat([first_name, ' ', last_name])",
+            "left(upper(code), 3)",
+            "replace(phone, '-', '')",
+            "concat('it\\'s ', name)",
+        ] {
+            let expr = Expr::parse(text).unwrap();
+            assert_eq!(expr.to_string(), text);
+            assert_eq!(Expr::parse(&expr.to_string()).unwrap(), expr);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let err = Expr::parse("uuid()").unwrap_err();
+        assert!(err.contains("unknown function \"uuid\""), "{err}");
+        let err = Expr::parse("lower(a, b)").unwrap_err();
+        assert!(err.contains("lower does not take 2 arguments"), "{err}");
+        let err = Expr::parse("concat('a'").unwrap_err();
+        assert!(err.contains("expected ',' or ')'"), "{err}");
+        assert!(Expr::parse("'open").is_err());
+        assert!(Expr::parse("a b").is_err());
+        assert!(Expr::parse("[a, b]").is_err());
     }
 }

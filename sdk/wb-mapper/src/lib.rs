@@ -7,17 +7,20 @@
 //! This library has no Wasm in it, so the engine can also run it natively
 //! (to compare speeds, and to check jobs without a component).
 //!
-//! Implemented so far: key and column expressions that are `key_part(n)` or
-//! a field reference (a hash field, a path into a JSON document, or `member`
-//! and `score` of set and sorted-set rows), upsert and append, sets and
-//! sorted sets replaced as child rows, deletes of gone keys. Not yet:
-//! JMESPath expressions and functions, transform blocks, `foreach`,
+//! Implemented so far: expressions made of field references (a hash field,
+//! a path into a JSON document, or `member` and `score` of set rows),
+//! `'literals'`, numbers, `key_part(n)` and the functions lower, upper,
+//! capitalize, concat, left, right and replace; upsert and append; sets and
+//! sorted sets replaced as child rows; deletes of gone keys. Not yet: the
+//! rest of JMESPath and of RDI's functions, transform blocks, `foreach`,
 //! `replace`.
 
 mod apply;
 mod expr;
+mod func;
 mod spec;
 
 pub use apply::apply;
 pub use expr::{Expr, Item};
+pub use func::Func;
 pub use spec::{Column, LoadStrategy, Output, Spec, SpecError};

@@ -155,11 +155,7 @@ impl fmt::Display for Spec {
             )?;
             for (word, columns) in [("key", &output.keys), ("value", &output.values)] {
                 for column in columns {
-                    let expr = match &column.expr {
-                        Expr::KeyPart(n) => format!("key_part({n})"),
-                        Expr::Field(name) => name.clone(),
-                    };
-                    writeln!(f, "{word} {} {expr}", column.name)?;
+                    writeln!(f, "{word} {} {}", column.name, column.expr)?;
                 }
             }
         }
@@ -198,7 +194,7 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let err =
-            Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x lower(y)").unwrap_err();
+            Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x uuid(y)").unwrap_err();
         assert_eq!(err.line, 3);
         let err = Spec::parse("key id key_part(1)").unwrap_err();
         assert_eq!(err.message, "key before any output");
