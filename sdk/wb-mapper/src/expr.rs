@@ -149,6 +149,7 @@ impl Parser<'_> {
         match self.peek() {
             None => self.fail("expected a value"),
             Some('\'') => self.literal(),
+            Some('"') => self.quoted_field(),
             Some('[') => {
                 self.pos += 1;
                 Ok(Expr::List(self.args(']')?))
@@ -178,6 +179,20 @@ impl Parser<'_> {
             }
         }
         self.fail("unterminated 'literal'")
+    }
+
+    /// `"first-name"`: a field whose name is not a plain identifier, quoted
+    /// as in JMESPath.
+    fn quoted_field(&mut self) -> Result<Expr, String> {
+        self.pos += 1;
+        match self.text[self.pos..].find('"') {
+            Some(end) if end > 0 => {
+                let name = self.text[self.pos..self.pos + end].to_string();
+                self.pos += end + 1;
+                Ok(Expr::Field(name))
+            }
+            _ => self.fail("unterminated or empty \"field name\""),
+        }
     }
 
     fn number(&mut self) -> Result<Expr, String> {
@@ -271,7 +286,14 @@ impl fmt::Display for Expr {
         };
         match self {
             Expr::KeyPart(n) => write!(f, "key_part({n})"),
-            Expr::Field(name) => f.write_str(name),
+            Expr::Field(name)
+                if name
+                    .chars()
+                    .all(|c| is_name_char(c) || c == '[' || c == ']') =>
+            {
+                f.write_str(name)
+            }
+            Expr::Field(name) => write!(f, "\"{name}\""),
             Expr::Literal(text) => {
                 write!(f, "'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
             }
@@ -355,6 +377,7 @@ mod tests {
             "left(upper(code), 3)",
             "replace(phone, '-', '')",
             "concat('it\\'s ', name)",
+            "upper(\"first-name\")",
         ] {
             let expr = Expr::parse(text).unwrap();
             assert_eq!(expr.to_string(), text);
