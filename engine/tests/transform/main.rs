@@ -35,6 +35,15 @@ fn load(params: &[(&str, &str)], limits: Limits) -> Result<WasmTransform, Transf
     host().load_file("misbehave", &path, params, limits)
 }
 
+/// The fixture with default params, compiled once for all the tests that
+/// need nothing else (compiling is most of a test's time in debug builds).
+/// Sharing it also shows that failures in one test's batches leave nothing
+/// behind for the next.
+fn shared() -> &'static WasmTransform {
+    static SHARED: OnceLock<WasmTransform> = OnceLock::new();
+    SHARED.get_or_init(|| load(&[], limits()).expect("the fixture loads"))
+}
+
 fn hash(key: &str, name: &str) -> ChangeData {
     ChangeData {
         key: key.as_bytes().to_vec(),
@@ -103,7 +112,7 @@ fn maps_hashes_to_upserts_and_missing_keys_to_deletes() {
 
 #[test]
 fn a_trapping_change_is_rejected_alone_with_the_panic_message() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     assert_only_middle_rejected(&transform, &batch_around("trap:1"), |e| {
         // One line, with the panic message and without Rust's hint.
         matches!(e, TransformError::Trap(m)
@@ -138,7 +147,7 @@ fn a_looping_change_hits_the_deadline_alone() {
 
 #[test]
 fn an_allocating_change_hits_the_memory_cap_alone() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     assert_only_middle_rejected(&transform, &batch_around("oom:1"), |e| {
         *e == TransformError::MemoryLimit { bytes: 32 << 20 }
     });
@@ -146,7 +155,7 @@ fn an_allocating_change_hits_the_memory_cap_alone() {
 
 #[test]
 fn a_rejected_change_does_not_split_the_batch() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     let out = transform.run(&batch_around("reject:1")).unwrap();
     assert_eq!(out.calls(), 1);
     assert_eq!(
@@ -158,7 +167,7 @@ fn a_rejected_change_does_not_split_the_batch() {
 
 #[test]
 fn the_host_goes_on_after_every_kind_of_failure() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     let mut batch = batch_around("trap:1");
     batch.push(hash("oom:1", "x"));
     batch.push(hash("loop:1", "x"));
@@ -193,7 +202,7 @@ fn bytes_that_are_not_a_component_fail_to_compile() {
 
 #[test]
 fn guests_see_no_files_environment_arguments_or_clock() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     let out = transform.run(&[hash("probe:1", "x")]).unwrap();
     let ops = out.get(0).unwrap().unwrap();
     let seen: Vec<_> = ops[0]
@@ -218,7 +227,7 @@ fn transforms_can_be_shared_between_worker_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<WasmTransform>();
     shareable::<WasmHost>();
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     std::thread::scope(|scope| {
         for worker in 0..2 {
             let transform = &transform;
@@ -235,7 +244,7 @@ fn transforms_can_be_shared_between_worker_threads() {
 
 #[test]
 fn an_empty_batch_makes_no_call() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     let out = transform.run(&[]).unwrap();
     assert!(out.is_empty());
     assert_eq!(out.calls(), 0);
@@ -243,7 +252,7 @@ fn an_empty_batch_makes_no_call() {
 
 #[test]
 fn the_typed_and_packed_calls_agree() {
-    let transform = load(&[], limits()).unwrap();
+    let transform = shared();
     let mut batch = batch_around("reject:1");
     batch.push(missing("user:3"));
     batch.push(hash("log:4", "logged"));
