@@ -113,7 +113,7 @@ fn maps_hashes_to_upserts_and_missing_keys_to_deletes() {
 #[test]
 fn a_trapping_change_is_rejected_alone_with_the_panic_message() {
     let transform = shared();
-    assert_only_middle_rejected(&transform, &batch_around("trap:1"), |e| {
+    assert_only_middle_rejected(transform, &batch_around("trap:1"), |e| {
         // One line, with the panic message and without Rust's hint.
         matches!(e, TransformError::Trap(m)
                 if m.contains("told to trap on trap:1")
@@ -148,7 +148,7 @@ fn a_looping_change_hits_the_deadline_alone() {
 #[test]
 fn an_allocating_change_hits_the_memory_cap_alone() {
     let transform = shared();
-    assert_only_middle_rejected(&transform, &batch_around("oom:1"), |e| {
+    assert_only_middle_rejected(transform, &batch_around("oom:1"), |e| {
         *e == TransformError::MemoryLimit { bytes: 32 << 20 }
     });
 }
