@@ -1,11 +1,14 @@
-//! Job files (`jobs/*.yaml`): parsing, validation and compiling the
-//! declarative outputs into the stock mapper's spec.
-//!
-//! Started with issue 3; `config.yaml` (connections, applier) is not parsed
-//! yet.
+//! Configuration files: `config.yaml` (connections, applier) and job files
+//! (`jobs/*.yaml`, whose declarative outputs compile into the stock
+//! mapper's spec). Errors name the file, line and field.
 
+mod env;
 mod error;
 mod job;
+mod settings;
+
+pub use env::{EnvError, EnvString};
+pub use settings::{Applier, Connection, ConnectionKind, ErrorHandling, PortValue, Settings};
 
 pub use error::ConfigError;
 pub use job::{
