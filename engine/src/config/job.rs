@@ -11,6 +11,7 @@ use wb_mapper::{
 };
 
 use super::error::ConfigError;
+use super::suggest::tidy;
 
 /// A parsed job file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -126,11 +127,14 @@ impl Job {
 
     /// Parses and validates job text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Job, ConfigError> {
-        let job: Job = serde_yaml::from_str(text).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: e.location().map_or(0, |l| l.line()),
-            field: None,
-            message: e.to_string(),
+        let job: Job = serde_yaml::from_str(text).map_err(|e| {
+            let (field, message) = tidy(&e.to_string());
+            ConfigError {
+                file: path.to_path_buf(),
+                line: e.location().map_or(0, |l| l.line()),
+                field,
+                message,
+            }
         })?;
         job.to_mapper_spec(path, text)?;
         Ok(job)
@@ -340,7 +344,10 @@ output:
         assert_eq!(err.file, Path::new("jobs/users.yaml"));
         assert_eq!(err.line, 4);
         assert!(err.message.contains("unknown field `key_patern`"), "{err}");
-        assert!(err.message.contains("key_pattern"), "{err}");
+        assert!(
+            err.message.ends_with("(did you mean `key_pattern`?)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod env;
 mod error;
 mod job;
 mod settings;
+mod suggest;
 
 pub use env::{EnvError, EnvString};
 pub use settings::{Applier, Connection, ConnectionKind, ErrorHandling, PortValue, Settings};

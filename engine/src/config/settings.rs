@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::error::ConfigError;
+use super::suggest::tidy;
 
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -143,11 +144,14 @@ impl Settings {
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
-        let settings: Settings = serde_yaml::from_str(text).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: e.location().map_or(0, |l| l.line()),
-            field: None,
-            message: e.to_string(),
+        let settings: Settings = serde_yaml::from_str(text).map_err(|e| {
+            let (field, message) = tidy(&e.to_string());
+            ConfigError {
+                file: path.to_path_buf(),
+                line: e.location().map_or(0, |l| l.line()),
+                field,
+                message,
+            }
         })?;
         for (name, connection) in &settings.connections {
             let missing = |what: &str| ConfigError {
