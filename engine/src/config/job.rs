@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use wb_mapper::{
-    Column as SpecColumn, Expr, LoadStrategy as SpecStrategy, Output as SpecOutput, Spec,
+    Column as SpecColumn, Expr, Foreach, LoadStrategy as SpecStrategy, Output as SpecOutput, Spec,
 };
 
 use super::error::ConfigError;
@@ -88,7 +88,8 @@ pub struct RelationalWrite {
     pub mapping: Vec<ColumnSpec>,
     #[serde(default)]
     pub load_strategy: LoadStrategy,
-    /// Normalisation of JSON arrays into child rows (not supported yet).
+    /// Normalisation of a JSON array into child rows: `"alias: path[]"`;
+    /// expressions read an element as `alias.field`.
     #[serde(default)]
     pub foreach: Option<String>,
 }
@@ -175,13 +176,16 @@ impl Job {
         let mut spec = Spec::default();
         for (i, Output::RelationalWrite(out)) in self.output.iter().enumerate() {
             let at = |name: &str| format!("output[{i}].with.{name}");
-            if let Some(foreach) = &out.foreach {
-                return Err(fail(
-                    at("foreach"),
-                    foreach,
-                    "foreach is not supported yet".into(),
-                ));
-            }
+            let foreach = match &out.foreach {
+                None => None,
+                Some(text) => Some(parse_foreach(text).ok_or_else(|| {
+                    fail(
+                        at("foreach"),
+                        text,
+                        format!("{text:?} is not of the form \"alias: path[]\""),
+                    )
+                })?),
+            };
             let strategy = match out.load_strategy {
                 LoadStrategy::Upsert => SpecStrategy::Upsert,
                 LoadStrategy::Append => SpecStrategy::Append,
@@ -257,12 +261,25 @@ impl Job {
                 connection: out.connection.clone(),
                 table,
                 strategy,
+                foreach,
                 keys: columns(&out.keys, "keys")?,
                 values: columns(&out.mapping, "mapping")?,
             });
         }
         Ok(spec)
     }
+}
+
+/// `"addr: addresses[]"` -> alias `addr`, path `addresses`.
+fn parse_foreach(text: &str) -> Option<Foreach> {
+    let (alias, path) = text.split_once(':')?;
+    let (alias, path) = (alias.trim(), path.trim().strip_suffix("[]")?.trim());
+    (is_identifier(alias) && !path.is_empty() && !path.contains(char::is_whitespace)).then(|| {
+        Foreach {
+            alias: alias.to_string(),
+            path: path.to_string(),
+        }
+    })
 }
 
 /// Column names are letters, digits and underscores, not starting with a
@@ -360,17 +377,33 @@ output:
     }
 
     #[test]
-    fn upserts_need_keys_and_foreach_is_not_supported_yet() {
+    fn upserts_need_keys() {
         let text = JOB.replace("      keys: [{user_id: \"key_part(1)\"}]\n", "");
         let err = parse(&text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("output[0].with.keys"));
+        assert!(err.to_string().starts_with("jobs/users.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn foreach_compiles_and_bad_foreach_is_refused() {
         let text = JOB.replace(
             "      table: logins\n",
-            "      table: logins\n      foreach: \"a: addrs[]\"\n",
+            "      table: logins\n      foreach: \"login: logins[]\"\n",
+        );
+        let job = parse(&text).unwrap();
+        let spec = job.to_mapper_spec(Path::new("j.yaml"), &text).unwrap();
+        let foreach = spec.outputs[1].foreach.as_ref().unwrap();
+        assert_eq!(
+            (foreach.alias.as_str(), foreach.path.as_str()),
+            ("login", "logins")
+        );
+        let text = JOB.replace(
+            "      table: logins\n",
+            "      table: logins\n      foreach: \"addrs\"\n",
         );
         let err = parse(&text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("output[1].with.foreach"));
-        assert!(err.to_string().starts_with("jobs/users.yaml:"), "{err}");
+        assert_eq!(err.line, 19);
     }
 
     #[test]

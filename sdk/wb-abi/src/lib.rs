@@ -20,7 +20,7 @@ mod wire;
 
 pub use change::{Change, Members, Pairs, Scored, Value};
 pub use input::{encode_changes, BatchReader, ChangeData, ValueData};
-pub use json::{json_path, json_text, json_unquote, JsonPathError};
+pub use json::{json_array_items, json_path, json_text, json_unquote, JsonPathError};
 pub use output::{run_batch, ResultReader, ResultWriter};
 pub use rowop::{Cell, Column, OpKind, RowOp, Target};
 pub use wire::DecodeError;

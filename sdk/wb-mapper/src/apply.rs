@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 
-use wb_abi::{Cell, Change, Column as Cell_, RowOp, Value};
+use wb_abi::{json_array_items, json_path, Cell, Change, Column as Cell_, RowOp, Value};
 
 use crate::expr::Item;
-use crate::spec::{Column, LoadStrategy, Spec};
+use crate::spec::{Column, LoadStrategy, Output, Spec};
 
 /// The row ops for `change`, per output:
 ///
@@ -14,6 +14,7 @@ use crate::spec::{Column, LoadStrategy, Spec};
 /// - a set or sorted set: its rows as a whole, one per member, with
 ///   `member` and `score` as fields: a delete of every row matching the key
 ///   columns, then an insert per member (for `append`, only the inserts);
+/// - with `foreach`, the same for each element of a JSON array;
 /// - a key that is gone: a delete by the key columns, which removes the
 ///   child rows of a set too (nothing for `append`).
 ///
@@ -25,27 +26,7 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
         let conn = output.connection.as_str();
         let table = output.table.as_str();
         let upsert = output.strategy == LoadStrategy::Upsert;
-        let items: Option<Vec<Item<'a>>> = match &change.value {
-            Value::Set(members) => Some(
-                members
-                    .iter()
-                    .map(|member| Item {
-                        member,
-                        score: None,
-                    })
-                    .collect(),
-            ),
-            Value::SortedSet(members) => Some(
-                members
-                    .iter()
-                    .map(|(member, score)| Item {
-                        member,
-                        score: Some(score),
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        };
+        let items = child_items(output, change)?;
         match items {
             Some(items) => {
                 // Key columns identify the parent key; they must not depend
@@ -88,6 +69,56 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
         }
     }
     Ok(ops)
+}
+
+/// The items an output builds one row each from: set members, or the
+/// elements of the `foreach` array; `None` for a one-row output.
+fn child_items<'a>(
+    output: &'a Output,
+    change: &Change<'a>,
+) -> Result<Option<Vec<Item<'a>>>, String> {
+    if let Some(foreach) = &output.foreach {
+        let doc = match &change.value {
+            Value::Json(doc) => *doc,
+            // A gone key deletes its children by key.
+            Value::Missing => return Ok(None),
+            _ => return Err(format!("foreach over {} needs a JSON value", foreach.path)),
+        };
+        let elements = match json_path(doc, &foreach.path).map_err(|e| e.to_string())? {
+            None | Some("null") => Vec::new(),
+            Some(array) => json_array_items(array).map_err(|e| format!("{}: {e}", foreach.path))?,
+        };
+        return Ok(Some(
+            elements
+                .into_iter()
+                .map(|json| Item::Element {
+                    alias: foreach.alias.as_str(),
+                    json,
+                })
+                .collect(),
+        ));
+    }
+    Ok(match &change.value {
+        Value::Set(members) => Some(
+            members
+                .iter()
+                .map(|member| Item::Member {
+                    member,
+                    score: None,
+                })
+                .collect(),
+        ),
+        Value::SortedSet(members) => Some(
+            members
+                .iter()
+                .map(|(member, score)| Item::Member {
+                    member,
+                    score: Some(score),
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
 }
 
 /// The key columns, none of which may be empty.
@@ -286,6 +317,50 @@ mod tests {
         let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
         let err = apply(&spec, &change).unwrap_err();
         assert!(err.contains("use member or score"), "{err}");
+    }
+
+    #[test]
+    fn foreach_normalises_a_json_array_into_child_rows() {
+        let spec = Spec::parse(
+            "output target user_addresses upsert\n\
+             foreach addr addresses\n\
+             key user_id key_part(1)\n\
+             value addr_id addr.id\n\
+             value city upper(addr.city)\n\
+             value owner name\n",
+        )
+        .unwrap();
+        let doc = r#"{"name":"Ada","addresses":[{"id":1,"city":"London"},{"id":2,"city":"Oslo"}]}"#;
+        let buf = encode_changes(&[
+            change("user:7", ValueData::Json(doc.into())),
+            change("user:8", ValueData::Missing),
+            change("user:9", ValueData::Json(r#"{"name":"Bo"}"#.into())),
+        ]);
+        let changes: Vec<_> = BatchReader::new(&buf)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        let ops = apply(&spec, &changes[0]).unwrap();
+        let kinds: Vec<_> = ops.iter().map(|op| op.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::DeleteMatching, OpKind::Insert, OpKind::Insert]
+        );
+        let second: Vec<_> = ops[2].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            second,
+            vec![Cell::Integer(2), Cell::from("OSLO"), Cell::from("Ada")]
+        );
+
+        let gone = apply(&spec, &changes[1]).unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].kind, OpKind::Delete);
+
+        // No array: the old children go, no new ones come.
+        let none = apply(&spec, &changes[2]).unwrap();
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].kind, OpKind::DeleteMatching);
     }
 
     #[test]

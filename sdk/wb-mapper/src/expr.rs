@@ -74,13 +74,26 @@ impl Expr {
                 func.apply(cells)
             }
             Expr::Field(name) => match (&change.value, item) {
-                (_, Some(item)) => match name.as_str() {
-                    "member" => Ok(text_or_bytes(item.member)),
-                    "score" => Ok(item.score.map_or(Cell::Null, Cell::Float)),
+                (_, Some(Item::Member { member, score })) => match name.as_str() {
+                    "member" => Ok(text_or_bytes(member)),
+                    "score" => Ok(score.map_or(Cell::Null, Cell::Float)),
                     _ => Err(format!(
                         "set members have no field {name:?}: use member or score"
                     )),
                 },
+                (_, Some(Item::Element { alias, json })) if name == alias => json_cell(json, ""),
+                (_, Some(Item::Element { alias, json }))
+                    if name
+                        .strip_prefix(alias)
+                        .is_some_and(|rest| rest.starts_with('.')) =>
+                {
+                    json_cell(json, &name[alias.len() + 1..])
+                }
+                (Value::Json(doc), Some(Item::Element { .. })) => json_cell(doc, name),
+                (Value::Hash(pairs), Some(Item::Element { .. })) => {
+                    Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
+                }
+                (_, Some(Item::Element { .. })) => Ok(Cell::Null),
                 (Value::Hash(pairs), None) => {
                     Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
                 }
@@ -94,11 +107,17 @@ impl Expr {
     }
 }
 
-/// A set member or sorted-set entry that one row is built from.
+/// What one child row is built from.
 #[derive(Clone, Copy, Debug)]
-pub struct Item<'a> {
-    pub member: &'a [u8],
-    pub score: Option<f64>,
+pub enum Item<'a> {
+    /// A set member or sorted-set entry: `member` and `score` are its fields.
+    Member {
+        member: &'a [u8],
+        score: Option<f64>,
+    },
+    /// An element of a JSON array (`foreach`): `alias` names it, and
+    /// `alias.path` reads inside it; other fields read the whole document.
+    Element { alias: &'a str, json: &'a str },
 }
 
 /// Redis strings as text when they are UTF-8, as bytes otherwise.

@@ -11,9 +11,9 @@
 //! a path into a JSON document, or `member` and `score` of set rows),
 //! `'literals'`, numbers, `key_part(n)` and the functions lower, upper,
 //! capitalize, concat, left, right and replace; upsert and append; sets and
-//! sorted sets replaced as child rows; deletes of gone keys. Not yet: the
-//! rest of JMESPath and of RDI's functions, transform blocks, `foreach`,
-//! `replace`.
+//! sorted sets, and JSON arrays (`foreach`), replaced as child rows;
+//! deletes of gone keys. Not yet: the rest of JMESPath and of RDI's
+//! functions, transform blocks, `replace`.
 
 mod apply;
 mod expr;
@@ -23,4 +23,4 @@ mod spec;
 pub use apply::apply;
 pub use expr::{Expr, Item};
 pub use func::Func;
-pub use spec::{Column, LoadStrategy, Output, Spec, SpecError};
+pub use spec::{Column, Foreach, LoadStrategy, Output, Spec, SpecError};

@@ -33,12 +33,22 @@ pub struct Column {
     pub expr: Expr,
 }
 
+/// `foreach <alias> <path>`: one row per element of the JSON array at
+/// `path`, which expressions name `alias`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Foreach {
+    pub alias: String,
+    pub path: String,
+}
+
 /// One output: a table and how its rows are built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Output {
     pub connection: String,
     pub table: String,
     pub strategy: LoadStrategy,
+    /// Child rows from a JSON array, replaced as a whole.
+    pub foreach: Option<Foreach>,
     pub keys: Vec<Column>,
     pub values: Vec<Column>,
 }
@@ -100,8 +110,23 @@ impl Spec {
                         connection: connection.to_string(),
                         table: table.to_string(),
                         strategy,
+                        foreach: None,
                         keys: Vec::new(),
                         values: Vec::new(),
+                    });
+                }
+                "foreach" => {
+                    let output = spec
+                        .outputs
+                        .last_mut()
+                        .ok_or_else(|| fail("foreach before any output".into()))?;
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [alias, path] = parts[..] else {
+                        return Err(fail("expected: foreach <alias> <path>".into()));
+                    };
+                    output.foreach = Some(Foreach {
+                        alias: alias.to_string(),
+                        path: path.to_string(),
                     });
                 }
                 "key" | "value" => {
@@ -153,6 +178,9 @@ impl fmt::Display for Spec {
                 "output {} {} {strategy}",
                 output.connection, output.table
             )?;
+            if let Some(foreach) = &output.foreach {
+                writeln!(f, "foreach {} {}", foreach.alias, foreach.path)?;
+            }
             for (word, columns) in [("key", &output.keys), ("value", &output.values)] {
                 for column in columns {
                     writeln!(f, "{word} {} {}", column.name, column.expr)?;
@@ -175,12 +203,20 @@ mod tests {
         value city address.city
         output target audit append
         value user_id key_part(1)
+        output target user_addresses upsert
+        foreach addr addresses
+        key user_id key_part(1)
+        value city addr.city
     ";
 
     #[test]
     fn parses_and_prints_back() {
         let spec = Spec::parse(TEXT).unwrap();
-        assert_eq!(spec.outputs.len(), 2);
+        assert_eq!(spec.outputs.len(), 3);
+        assert_eq!(
+            spec.outputs[2].foreach.as_ref().map(|f| f.alias.as_str()),
+            Some("addr")
+        );
         assert_eq!(spec.outputs[0].table, "public.users");
         assert_eq!(spec.outputs[0].keys[0].expr, Expr::KeyPart(1));
         assert_eq!(
