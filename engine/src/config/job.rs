@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wb_mapper::{
     Column as SpecColumn, Expr, Foreach, LoadStrategy as SpecStrategy, Output as SpecOutput, Spec,
+    Step,
 };
 
 use super::error::ConfigError;
@@ -48,9 +49,59 @@ pub struct RedisSource {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "uses", content = "with", deny_unknown_fields)]
 pub enum TransformStep {
-    /// A custom component applied before the mapping.
+    /// A custom component that produces the rows itself.
     #[serde(rename = "wasm")]
     Wasm(WasmStep),
+    /// Renames fields: `{from_field, to_field}` or `{fields: [...]}`.
+    #[serde(rename = "rename_field")]
+    RenameField(OneOrMany<RenameField>),
+    /// Drops fields: `{field}` or `{fields: [...]}`.
+    #[serde(rename = "remove_field")]
+    RemoveField(OneOrMany<RemoveField>),
+    /// Adds computed fields: `{field, expression, language}` or
+    /// `{fields: [...]}`.
+    #[serde(rename = "add_field")]
+    AddField(OneOrMany<AddField>),
+}
+
+/// A block's arguments given once, or as a list under `fields`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    Many { fields: Vec<T> },
+    One(T),
+}
+
+impl<T> OneOrMany<T> {
+    fn items(&self) -> Vec<&T> {
+        match self {
+            OneOrMany::Many { fields } => fields.iter().collect(),
+            OneOrMany::One(item) => vec![item],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameField {
+    pub from_field: String,
+    pub to_field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveField {
+    pub field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddField {
+    pub field: String,
+    pub expression: String,
+    /// Only `jmespath` (the default) is understood.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -174,6 +225,46 @@ impl Job {
             _ => {}
         }
         let mut spec = Spec::default();
+        for (i, step) in self.transform.iter().enumerate() {
+            let at = |name: &str| format!("transform[{i}].with.{name}");
+            match step {
+                TransformStep::Wasm(_) => {}
+                TransformStep::RenameField(renames) => {
+                    for rename in renames.items() {
+                        spec.steps.push(Step::Rename {
+                            from: rename.from_field.clone(),
+                            to: rename.to_field.clone(),
+                        });
+                    }
+                }
+                TransformStep::RemoveField(removes) => {
+                    for remove in removes.items() {
+                        spec.steps.push(Step::Remove {
+                            field: remove.field.clone(),
+                        });
+                    }
+                }
+                TransformStep::AddField(adds) => {
+                    for add in adds.items() {
+                        if let Some(language) = add.language.as_deref() {
+                            if !language.eq_ignore_ascii_case("jmespath") {
+                                return Err(fail(
+                                    at("language"),
+                                    language,
+                                    format!("language {language:?} is not supported (jmespath)"),
+                                ));
+                            }
+                        }
+                        let expr = Expr::parse(&add.expression)
+                            .map_err(|message| fail(at("expression"), &add.expression, message))?;
+                        spec.steps.push(Step::Add {
+                            field: add.field.clone(),
+                            expr,
+                        });
+                    }
+                }
+            }
+        }
         for (i, Output::RelationalWrite(out)) in self.output.iter().enumerate() {
             let at = |name: &str| format!("output[{i}].with.{name}");
             let foreach = match &out.foreach {
@@ -377,6 +468,35 @@ output:
     }
 
     #[test]
+    fn transform_blocks_compile_into_steps() {
+        let text = JOB.replace(
+            "output:",
+            "transform:\n\
+             \x20 - uses: rename_field\n\
+             \x20   with: {from_field: fname, to_field: first_name}\n\
+             \x20 - uses: remove_field\n\
+             \x20   with: {fields: [{field: password}, {field: pin}]}\n\
+             \x20 - uses: add_field\n\
+             \x20   with: {field: full_name, expression: \"concat([first_name, ' ', last_name])\", language: jmespath}\n\
+             output:",
+        );
+        let job = parse(&text).unwrap();
+        let spec = job.to_mapper_spec(Path::new("j.yaml"), &text).unwrap();
+        assert_eq!(
+            spec.to_string().lines().take(4).collect::<Vec<_>>(),
+            vec![
+                "rename fname first_name",
+                "remove password",
+                "remove pin",
+                "add full_name concat([first_name, ' ', last_name])",
+            ]
+        );
+        let bad = text.replace("language: jmespath", "language: sql");
+        let err = parse(&bad).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("transform[2].with.language"));
+    }
+
+    #[test]
     fn upserts_need_keys() {
         let text = JOB.replace("      keys: [{user_id: \"key_part(1)\"}]\n", "");
         let err = parse(&text).unwrap_err();
@@ -412,7 +532,9 @@ output:
         let job = Job::load(&path).unwrap();
         assert_eq!(job.source.redis.key_pattern, "customer:*");
         assert!(job.output.is_empty());
-        let TransformStep::Wasm(step) = &job.transform[0];
+        let TransformStep::Wasm(step) = &job.transform[0] else {
+            panic!("expected a wasm step, got {:?}", job.transform[0]);
+        };
         assert_eq!(step.params["mask"], "email, phone");
         assert!(step.component.ends_with("wb_job_mask_pii.wasm"));
     }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use wb_abi::{json_array_items, json_path, Cell, Change, Column as Cell_, RowOp, Value};
 
-use crate::expr::Item;
+use crate::expr::{Item, Scope};
 use crate::spec::{Column, LoadStrategy, Output, Spec};
 
 /// The row ops for `change`, per output:
@@ -31,7 +31,7 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
             Some(items) => {
                 // Key columns identify the parent key; they must not depend
                 // on the member, or the old children could not be found.
-                let keys = keys(&output.keys, change, None, table)?;
+                let keys = keys(spec, &output.keys, change, None, table)?;
                 if upsert {
                     ops.push(RowOp {
                         key: keys.clone(),
@@ -41,7 +41,7 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
                 for item in items {
                     ops.push(RowOp {
                         key: keys.clone(),
-                        values: cells(&output.values, change, Some(item))?,
+                        values: cells(spec, &output.values, change, Some(item))?,
                         ..RowOp::insert(conn, table)
                     });
                 }
@@ -49,7 +49,7 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
             None if change.is_missing() => {
                 if upsert {
                     ops.push(RowOp {
-                        key: keys(&output.keys, change, None, table)?,
+                        key: keys(spec, &output.keys, change, None, table)?,
                         ..RowOp::delete(conn, table)
                     });
                 }
@@ -61,8 +61,8 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
                     RowOp::insert(conn, table)
                 };
                 ops.push(RowOp {
-                    key: keys(&output.keys, change, None, table)?,
-                    values: cells(&output.values, change, None)?,
+                    key: keys(spec, &output.keys, change, None, table)?,
+                    values: cells(spec, &output.values, change, None)?,
                     ..op
                 });
             }
@@ -123,12 +123,13 @@ fn child_items<'a>(
 
 /// The key columns, none of which may be empty.
 fn keys<'a>(
+    spec: &'a Spec,
     columns: &'a [Column],
     change: &Change<'a>,
     item: Option<Item<'a>>,
     table: &str,
 ) -> Result<Vec<Cell_<'a>>, String> {
-    let keys = cells(columns, change, item)?;
+    let keys = cells(spec, columns, change, item)?;
     if let Some(empty) = keys.iter().find(|c| c.value == Cell::Null) {
         return Err(format!(
             "key column {} of {table} has no value in {}",
@@ -140,16 +141,22 @@ fn keys<'a>(
 }
 
 fn cells<'a>(
+    spec: &'a Spec,
     columns: &'a [Column],
     change: &Change<'a>,
     item: Option<Item<'a>>,
 ) -> Result<Vec<Cell_<'a>>, String> {
+    let scope = Scope {
+        change,
+        item,
+        steps: &spec.steps,
+    };
     columns
         .iter()
         .map(|column| {
             Ok(Cell_ {
                 name: Cow::Borrowed(column.name.as_str()),
-                value: column.expr.eval(change, item)?,
+                value: column.expr.eval(&scope, spec.steps.len())?,
             })
         })
         .collect()
@@ -361,6 +368,49 @@ mod tests {
         let none = apply(&spec, &changes[2]).unwrap();
         assert_eq!(none.len(), 1);
         assert_eq!(none[0].kind, OpKind::DeleteMatching);
+    }
+
+    #[test]
+    fn steps_rename_remove_and_add_fields_in_order() {
+        let spec = Spec::parse(
+            "rename fname first_name\n\
+             remove password\n\
+             add full_name concat([first_name, ' ', last])\n\
+             rename full_name display\n\
+             output t users upsert\n\
+             key id key_part(1)\n\
+             value first_name first_name\n\
+             value fname fname\n\
+             value password password\n\
+             value display display\n\
+             value full_name full_name\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "user:1",
+            ValueData::Hash(vec![
+                (b"fname".to_vec(), b"Ada".to_vec()),
+                (b"last".to_vec(), b"Lovelace".to_vec()),
+                (b"password".to_vec(), b"hunter2".to_vec()),
+            ]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let values: Vec<_> = ops[0]
+            .values
+            .iter()
+            .map(|c| (c.name.as_ref(), c.value.clone()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("first_name", Cell::from("Ada")),
+                ("fname", Cell::Null),
+                ("password", Cell::Null),
+                ("display", Cell::from("Ada Lovelace")),
+                ("full_name", Cell::Null),
+            ]
+        );
     }
 
     #[test]

@@ -45,16 +45,11 @@ impl Expr {
         Ok(expr)
     }
 
-    /// The cell for `change`: `Null` when the field is absent. `item` is
-    /// the set member (and score) a row is being built for, when the value
-    /// is a set or sorted set: there, `member` and `score` are its fields.
-    pub fn eval<'a>(
-        &'a self,
-        change: &Change<'a>,
-        item: Option<Item<'a>>,
-    ) -> Result<Cell<'a>, String> {
+    /// The value of this expression in `scope`, seeing the record as the
+    /// first `upto` transform steps left it.
+    pub fn eval<'a>(&'a self, scope: &Scope<'_, 'a>, upto: usize) -> Result<Cell<'a>, String> {
         match self {
-            Expr::KeyPart(n) => Ok(change.key_part(*n).map_or(Cell::Null, Cell::from)),
+            Expr::KeyPart(n) => Ok(scope.change.key_part(*n).map_or(Cell::Null, Cell::from)),
             Expr::Literal(text) => Ok(Cell::Text(Cow::Borrowed(text.as_str()))),
             Expr::Number(n) => Ok(Cell::Integer(*n)),
             Expr::List(_) => Err("a list is only valid inside concat(...)".into()),
@@ -65,46 +60,90 @@ impl Expr {
                         // concat([a, b]) is concat(a, b).
                         Expr::List(items) if *func == Func::Concat => {
                             for item_expr in items {
-                                cells.push(item_expr.eval(change, item)?);
+                                cells.push(item_expr.eval(scope, upto)?);
                             }
                         }
-                        _ => cells.push(arg.eval(change, item)?),
+                        _ => cells.push(arg.eval(scope, upto)?),
                     }
                 }
                 func.apply(cells)
             }
-            Expr::Field(name) => match (&change.value, item) {
-                (_, Some(Item::Member { member, score })) => match name.as_str() {
-                    "member" => Ok(text_or_bytes(member)),
-                    "score" => Ok(score.map_or(Cell::Null, Cell::Float)),
-                    _ => Err(format!(
-                        "set members have no field {name:?}: use member or score"
-                    )),
-                },
-                (_, Some(Item::Element { alias, json })) if name == alias => json_cell(json, ""),
-                (_, Some(Item::Element { alias, json }))
-                    if name
-                        .strip_prefix(alias)
-                        .is_some_and(|rest| rest.starts_with('.')) =>
-                {
-                    json_cell(json, &name[alias.len() + 1..])
-                }
-                (Value::Json(doc), Some(Item::Element { .. })) => json_cell(doc, name),
-                (Value::Hash(pairs), Some(Item::Element { .. })) => {
-                    Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
-                }
-                (_, Some(Item::Element { .. })) => Ok(Cell::Null),
-                (Value::Hash(pairs), None) => {
-                    Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
-                }
-                (Value::Json(doc), None) => json_cell(doc, name),
-                (Value::Missing, None) => Ok(Cell::Null),
-                (Value::Set(_) | Value::SortedSet(_), None) => Err(format!(
-                    "field {name:?} cannot be read from a whole set or sorted set"
-                )),
-            },
+            Expr::Field(name) => scope.field(name, upto),
         }
     }
+}
+
+/// What expressions read: the change, the child item a row is being built
+/// from, and the transform steps (rename, remove, add) that reshape the
+/// record before the outputs see it.
+pub struct Scope<'c, 'a> {
+    pub change: &'c Change<'a>,
+    pub item: Option<Item<'a>>,
+    pub steps: &'a [Step],
+}
+
+impl<'a> Scope<'_, 'a> {
+    /// Field `name` as the first `upto` steps left the record: walking the
+    /// steps backwards, a rename sends the lookup to the old name, a remove
+    /// ends it, an added field is computed from the steps before it.
+    fn field(&self, name: &'a str, upto: usize) -> Result<Cell<'a>, String> {
+        let mut name = name;
+        for (index, step) in self.steps[..upto.min(self.steps.len())]
+            .iter()
+            .enumerate()
+            .rev()
+        {
+            match step {
+                Step::Rename { from, to } if name == to => name = from.as_str(),
+                Step::Rename { from, .. } if name == from => return Ok(Cell::Null),
+                Step::Remove { field } if name == field => return Ok(Cell::Null),
+                Step::Add { field, expr } if name == field => return expr.eval(self, index),
+                _ => {}
+            }
+        }
+        self.raw_field(name)
+    }
+
+    /// Field `name` of the change (or of the child item) itself. Absent
+    /// fields are `Null`.
+    fn raw_field(&self, name: &'a str) -> Result<Cell<'a>, String> {
+        match (&self.change.value, self.item) {
+            (_, Some(Item::Member { member, score })) => match name {
+                "member" => Ok(text_or_bytes(member)),
+                "score" => Ok(score.map_or(Cell::Null, Cell::Float)),
+                _ => Err(format!(
+                    "set members have no field {name:?}: use member or score"
+                )),
+            },
+            (_, Some(Item::Element { alias, json })) if name == alias => json_cell(json, ""),
+            (_, Some(Item::Element { alias, json }))
+                if name
+                    .strip_prefix(alias)
+                    .is_some_and(|rest| rest.starts_with('.')) =>
+            {
+                json_cell(json, &name[alias.len() + 1..])
+            }
+            (Value::Hash(pairs), _) => {
+                Ok(pairs.get(name.as_bytes()).map_or(Cell::Null, text_or_bytes))
+            }
+            (Value::Json(doc), _) => json_cell(doc, name),
+            (Value::Missing, _) => Ok(Cell::Null),
+            (Value::Set(_) | Value::SortedSet(_), _) => Err(format!(
+                "field {name:?} cannot be read from a whole set or sorted set"
+            )),
+        }
+    }
+}
+
+/// A transform step applied to the record before the outputs, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// `rename_field`: the field `from` is seen as `to`.
+    Rename { from: String, to: String },
+    /// `remove_field`: the field is gone.
+    Remove { field: String },
+    /// `add_field`: a field computed by an expression.
+    Add { field: String, expr: Expr },
 }
 
 /// What one child row is built from.

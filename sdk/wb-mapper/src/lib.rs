@@ -12,8 +12,9 @@
 //! `'literals'`, numbers, `key_part(n)` and the functions lower, upper,
 //! capitalize, concat, left, right and replace; upsert and append; sets and
 //! sorted sets, and JSON arrays (`foreach`), replaced as child rows;
-//! deletes of gone keys. Not yet: the rest of JMESPath and of RDI's
-//! functions, transform blocks, `replace`.
+//! deletes of gone keys; the transform steps rename, remove and add fields.
+//! Not yet: the rest of JMESPath and of RDI's functions, the filter and map
+//! blocks, `replace`.
 
 mod apply;
 mod expr;
@@ -21,6 +22,6 @@ mod func;
 mod spec;
 
 pub use apply::apply;
-pub use expr::{Expr, Item};
+pub use expr::{Expr, Item, Scope, Step};
 pub use func::Func;
 pub use spec::{Column, Foreach, LoadStrategy, Output, Spec, SpecError};

@@ -5,17 +5,22 @@
 //! what the component will do:
 //!
 //! ```text
+//! rename <from> <to>
+//! remove <field>
+//! add <field> <expression>
 //! output <connection> <table> <upsert|append>
+//! foreach <alias> <path>
 //! key <column> <expression>
 //! value <column> <expression>
 //! ```
 //!
-//! One `output` line per output, followed by its columns. Blank lines and
-//! lines starting with `#` are ignored.
+//! Transform steps first, in order; then one `output` line per output,
+//! followed by its `foreach` (if any) and columns. Blank lines and lines
+//! starting with `#` are ignored.
 
 use std::fmt;
 
-use crate::expr::Expr;
+use crate::expr::{Expr, Step};
 
 /// How rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +58,11 @@ pub struct Output {
     pub values: Vec<Column>,
 }
 
-/// All outputs of a job.
+/// All of a job's declarative part: the transform steps, then the outputs.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Spec {
+    /// Applied to the record in order, before any output reads it.
+    pub steps: Vec<Step>,
     pub outputs: Vec<Output>,
 }
 
@@ -148,6 +155,38 @@ impl Spec {
                         output.values.push(column);
                     }
                 }
+                "rename" | "remove" | "add" if !spec.outputs.is_empty() => {
+                    return Err(fail(format!("{word} after an output: steps come first")));
+                }
+                "rename" => {
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [from, to] = parts[..] else {
+                        return Err(fail("expected: rename <from> <to>".into()));
+                    };
+                    spec.steps.push(Step::Rename {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    });
+                }
+                "remove" => {
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [field] = parts[..] else {
+                        return Err(fail("expected: remove <field>".into()));
+                    };
+                    spec.steps.push(Step::Remove {
+                        field: field.to_string(),
+                    });
+                }
+                "add" => {
+                    let (field, expr) = rest
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| fail("expected: add <field> <expression>".into()))?;
+                    spec.steps.push(Step::Add {
+                        field: field.to_string(),
+                        expr: Expr::parse(expr).map_err(fail)?,
+                    });
+                }
                 other => return Err(fail(format!("unknown directive {other:?}"))),
             }
         }
@@ -168,6 +207,13 @@ impl Spec {
 impl fmt::Display for Spec {
     /// Writes the spec back in the form [`Spec::parse`] reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            match step {
+                Step::Rename { from, to } => writeln!(f, "rename {from} {to}")?,
+                Step::Remove { field } => writeln!(f, "remove {field}")?,
+                Step::Add { field, expr } => writeln!(f, "add {field} {expr}")?,
+            }
+        }
         for output in &self.outputs {
             let strategy = match output.strategy {
                 LoadStrategy::Upsert => "upsert",
@@ -197,6 +243,9 @@ mod tests {
 
     const TEXT: &str = "
         # users from user:<id> hashes
+        rename fname first_name
+        remove password
+        add full_name concat([first_name, ' ', last_name])
         output target public.users upsert
         key user_id key_part(1)
         value first_name fname
@@ -212,6 +261,7 @@ mod tests {
     #[test]
     fn parses_and_prints_back() {
         let spec = Spec::parse(TEXT).unwrap();
+        assert_eq!(spec.steps.len(), 3);
         assert_eq!(spec.outputs.len(), 3);
         assert_eq!(
             spec.outputs[2].foreach.as_ref().map(|f| f.alias.as_str()),
@@ -232,6 +282,8 @@ mod tests {
         let err =
             Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x uuid(y)").unwrap_err();
         assert_eq!(err.line, 3);
+        let err = Spec::parse("output t u append\nvalue a b\nremove c").unwrap_err();
+        assert_eq!(err.message, "remove after an output: steps come first");
         let err = Spec::parse("key id key_part(1)").unwrap_err();
         assert_eq!(err.message, "key before any output");
         let err = Spec::parse("output t users replace").unwrap_err();
