@@ -62,6 +62,18 @@ pub enum TransformStep {
     /// `{fields: [...]}`.
     #[serde(rename = "add_field")]
     AddField(OneOrMany<AddField>),
+    /// Skips records for which `expression` is false (deletes always pass).
+    #[serde(rename = "filter")]
+    Filter(FilterBlock),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterBlock {
+    pub expression: String,
+    /// Only `jmespath` (the default) is understood.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A block's arguments given once, or as a list under `fields`.
@@ -244,17 +256,18 @@ impl Job {
                         });
                     }
                 }
+                TransformStep::Filter(filter) => {
+                    check_language(filter.language.as_deref())
+                        .map_err(|(language, message)| fail(at("language"), language, message))?;
+                    let expr = Expr::parse(&filter.expression)
+                        .map_err(|message| fail(at("expression"), &filter.expression, message))?;
+                    spec.steps.push(Step::Filter { expr });
+                }
                 TransformStep::AddField(adds) => {
                     for add in adds.items() {
-                        if let Some(language) = add.language.as_deref() {
-                            if !language.eq_ignore_ascii_case("jmespath") {
-                                return Err(fail(
-                                    at("language"),
-                                    language,
-                                    format!("language {language:?} is not supported (jmespath)"),
-                                ));
-                            }
-                        }
+                        check_language(add.language.as_deref()).map_err(
+                            |(language, message)| fail(at("language"), language, message),
+                        )?;
                         let expr = Expr::parse(&add.expression)
                             .map_err(|message| fail(at("expression"), &add.expression, message))?;
                         spec.steps.push(Step::Add {
@@ -358,6 +371,18 @@ impl Job {
             });
         }
         Ok(spec)
+    }
+}
+
+/// Expressions are JMESPath-like; other languages (RDI offered SQL) are
+/// refused with the language named.
+fn check_language(language: Option<&str>) -> Result<(), (&str, String)> {
+    match language {
+        Some(language) if !language.eq_ignore_ascii_case("jmespath") => Err((
+            language,
+            format!("language {language:?} is not supported (jmespath)"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -478,17 +503,20 @@ output:
              \x20   with: {fields: [{field: password}, {field: pin}]}\n\
              \x20 - uses: add_field\n\
              \x20   with: {field: full_name, expression: \"concat([first_name, ' ', last_name])\", language: jmespath}\n\
+             \x20 - uses: filter\n\
+             \x20   with: {expression: \"age > `18`\", language: jmespath}\n\
              output:",
         );
         let job = parse(&text).unwrap();
         let spec = job.to_mapper_spec(Path::new("j.yaml"), &text).unwrap();
         assert_eq!(
-            spec.to_string().lines().take(4).collect::<Vec<_>>(),
+            spec.to_string().lines().take(5).collect::<Vec<_>>(),
             vec![
                 "rename fname first_name",
                 "remove password",
                 "remove pin",
                 "add full_name concat([first_name, ' ', last_name])",
+                "filter age > 18",
             ]
         );
         let bad = text.replace("language: jmespath", "language: sql");

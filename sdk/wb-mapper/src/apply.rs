@@ -4,7 +4,8 @@ use std::borrow::Cow;
 
 use wb_abi::{json_array_items, json_path, Cell, Change, Column as Cell_, RowOp, Value};
 
-use crate::expr::{Item, Scope};
+use crate::expr::{Item, Scope, Step};
+use crate::logic::truthy;
 use crate::spec::{Column, LoadStrategy, Output, Spec};
 
 /// The row ops for `change`, per output:
@@ -19,8 +20,12 @@ use crate::spec::{Column, LoadStrategy, Output, Spec};
 ///   child rows of a set too (nothing for `append`).
 ///
 /// A key column without a value rejects the change: the row could not be
-/// found again.
+/// found again. A record that fails a `filter` step produces nothing; a key
+/// that is gone is never filtered, so its rows are always deleted.
 pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    if !passes_filters(spec, change)? {
+        return Ok(Vec::new());
+    }
     let mut ops = Vec::with_capacity(spec.outputs.len());
     for output in &spec.outputs {
         let conn = output.connection.as_str();
@@ -69,6 +74,27 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
         }
     }
     Ok(ops)
+}
+
+/// Whether every filter step holds, each seeing the record as the steps
+/// before it left it.
+fn passes_filters<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<bool, String> {
+    if change.is_missing() {
+        return Ok(true);
+    }
+    let scope = Scope {
+        change,
+        item: None,
+        steps: &spec.steps,
+    };
+    for (index, step) in spec.steps.iter().enumerate() {
+        if let Step::Filter { expr } = step {
+            if !truthy(&expr.eval(&scope, index)?) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// The items an output builds one row each from: set members, or the
@@ -411,6 +437,43 @@ mod tests {
                 ("full_name", Cell::Null),
             ]
         );
+    }
+
+    #[test]
+    fn filters_skip_records_but_never_deletes() {
+        let spec = Spec::parse(
+            "rename lvl level\n\
+             filter level >= `3` && status != 'banned'\n\
+             output t users upsert\n\
+             key id key_part(1)\n\
+             value level level\n",
+        )
+        .unwrap();
+        let user = |id: &str, level: &str, status: &str| {
+            change(
+                &format!("user:{id}"),
+                ValueData::Hash(vec![
+                    (b"lvl".to_vec(), level.as_bytes().to_vec()),
+                    (b"status".to_vec(), status.as_bytes().to_vec()),
+                ]),
+            )
+        };
+        let buf = encode_changes(&[
+            user("1", "5", "ok"),
+            user("2", "2", "ok"),
+            user("3", "9", "banned"),
+            change("user:4", ValueData::Missing),
+        ]);
+        let changes: Vec<_> = BatchReader::new(&buf)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let counts: Vec<_> = changes
+            .iter()
+            .map(|c| apply(&spec, c).unwrap().len())
+            .collect();
+        assert_eq!(counts, vec![1, 0, 0, 1]);
+        assert_eq!(apply(&spec, &changes[3]).unwrap()[0].kind, OpKind::Delete);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt;
 use wb_abi::{Cell, Change, Value};
 
 use crate::func::Func;
+use crate::logic::{truthy, CmpOp};
 
 /// A column's source.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +25,14 @@ pub enum Expr {
     List(Vec<Expr>),
     /// A function call.
     Call(Func, Vec<Expr>),
+    /// `a == b`, `a < b`, ...: a boolean.
+    Compare(Box<Expr>, CmpOp, Box<Expr>),
+    /// `a && b && ...`
+    And(Vec<Expr>),
+    /// `a || b || ...`
+    Or(Vec<Expr>),
+    /// `!a`
+    Not(Box<Expr>),
 }
 
 impl Expr {
@@ -69,6 +78,26 @@ impl Expr {
                 func.apply(cells)
             }
             Expr::Field(name) => scope.field(name, upto),
+            Expr::Compare(left, op, right) => Ok(Cell::Bool(
+                op.holds(&left.eval(scope, upto)?, &right.eval(scope, upto)?),
+            )),
+            Expr::And(items) => {
+                for item in items {
+                    if !truthy(&item.eval(scope, upto)?) {
+                        return Ok(Cell::Bool(false));
+                    }
+                }
+                Ok(Cell::Bool(true))
+            }
+            Expr::Or(items) => {
+                for item in items {
+                    if truthy(&item.eval(scope, upto)?) {
+                        return Ok(Cell::Bool(true));
+                    }
+                }
+                Ok(Cell::Bool(false))
+            }
+            Expr::Not(inner) => Ok(Cell::Bool(!truthy(&inner.eval(scope, upto)?))),
         }
     }
 }
@@ -144,6 +173,8 @@ pub enum Step {
     Remove { field: String },
     /// `add_field`: a field computed by an expression.
     Add { field: String, expr: Expr },
+    /// `filter`: records for which the expression is false are skipped.
+    Filter { expr: Expr },
 }
 
 /// What one child row is built from.
@@ -202,10 +233,88 @@ impl Parser<'_> {
         ))
     }
 
+    /// Lowest precedence first: `||`, `&&`, comparisons, `!`, values.
     fn expr(&mut self) -> Result<Expr, String> {
+        let mut items = vec![self.and()?];
+        while self.eat_str("||") {
+            items.push(self.and()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
+    }
+
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut items = vec![self.comparison()?];
+        while self.eat_str("&&") {
+            items.push(self.comparison()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
+    }
+
+    fn comparison(&mut self) -> Result<Expr, String> {
+        let left = self.unary()?;
+        for (symbol, op) in CmpOp::ALL {
+            if self.eat_str(symbol) {
+                let right = self.unary()?;
+                return Ok(Expr::Compare(Box::new(left), op, Box::new(right)));
+            }
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        if self.eat_str("!") {
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        if self.eat('(') {
+            let inner = self.expr()?;
+            if !self.eat(')') {
+                return self.fail("expected ')'");
+            }
+            return Ok(inner);
+        }
+        self.primary()
+    }
+
+    fn eat_str(&mut self, want: &str) -> bool {
+        self.skip_ws();
+        if self.text[self.pos..].starts_with(want) {
+            self.pos += want.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A JMESPath literal: `` `18` ``, `` `"gold"` ``, `` `true` ``.
+    fn backtick(&mut self) -> Result<Expr, String> {
+        self.pos += 1;
+        let Some(end) = self.text[self.pos..].find('`') else {
+            return self.fail("unterminated `literal`");
+        };
+        let raw = self.text[self.pos..self.pos + end].trim().to_string();
+        self.pos += end + 1;
+        if let Ok(n) = raw.parse() {
+            return Ok(Expr::Number(n));
+        }
+        match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(text) => Ok(Expr::Literal(text.to_string())),
+            None => Ok(Expr::Literal(raw)),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Expr, String> {
         self.skip_ws();
         match self.peek() {
             None => self.fail("expected a value"),
+            Some('`') => self.backtick(),
             Some('\'') => self.literal(),
             Some('"') => self.quoted_field(),
             Some('[') => {
@@ -366,6 +475,43 @@ impl fmt::Display for Expr {
                 list(f, args)?;
                 f.write_str(")")
             }
+            Expr::Compare(left, op, right) => {
+                write!(f, "{} {op} {}", Operand(left), Operand(right))
+            }
+            Expr::And(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" && ")?;
+                    }
+                    match item {
+                        Expr::Or(_) => write!(f, "({item})")?,
+                        _ => write!(f, "{item}")?,
+                    }
+                }
+                Ok(())
+            }
+            Expr::Or(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" || ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                Ok(())
+            }
+            Expr::Not(inner) => write!(f, "!{}", Operand(inner)),
+        }
+    }
+}
+
+/// An operand of a comparison or `!`, parenthesised when it binds looser.
+struct Operand<'e>(&'e Expr);
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Expr::Compare(..) | Expr::And(_) | Expr::Or(_) => write!(f, "({})", self.0),
+            other => write!(f, "{other}"),
         }
     }
 }
@@ -436,11 +582,31 @@ mod tests {
             "replace(phone, '-', '')",
             "concat('it\\'s ', name)",
             "upper(\"first-name\")",
+            "age >= 18 && (tier == 'gold' || !(vip == 'no'))",
+            "!active",
         ] {
             let expr = Expr::parse(text).unwrap();
             assert_eq!(expr.to_string(), text);
             assert_eq!(Expr::parse(&expr.to_string()).unwrap(), expr);
         }
+    }
+
+    #[test]
+    fn reads_jmespath_literals_and_precedence() {
+        assert_eq!(
+            Expr::parse("age > `18`").unwrap(),
+            Expr::Compare(
+                Box::new(Expr::Field("age".into())),
+                CmpOp::Gt,
+                Box::new(Expr::Number(18))
+            )
+        );
+        let expr = Expr::parse("a || b && c").unwrap();
+        assert!(matches!(&expr, Expr::Or(items) if matches!(items[1], Expr::And(_))));
+        assert_eq!(
+            Expr::parse("tier == `\"gold\"`").unwrap().to_string(),
+            "tier == 'gold'"
+        );
     }
 
     #[test]

@@ -12,16 +12,18 @@
 //! `'literals'`, numbers, `key_part(n)` and the functions lower, upper,
 //! capitalize, concat, left, right and replace; upsert and append; sets and
 //! sorted sets, and JSON arrays (`foreach`), replaced as child rows;
-//! deletes of gone keys; the transform steps rename, remove and add fields.
-//! Not yet: the rest of JMESPath and of RDI's functions, the filter and map
-//! blocks, `replace`.
+//! deletes of gone keys; comparisons and `&&`, `||`, `!`; the transform
+//! steps rename, remove, add and filter. Not yet: the rest of JMESPath and
+//! of RDI's functions, the map block, `replace`.
 
 mod apply;
 mod expr;
 mod func;
+mod logic;
 mod spec;
 
 pub use apply::apply;
 pub use expr::{Expr, Item, Scope, Step};
 pub use func::Func;
+pub use logic::CmpOp;
 pub use spec::{Column, Foreach, LoadStrategy, Output, Spec, SpecError};

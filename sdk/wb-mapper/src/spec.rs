@@ -8,6 +8,7 @@
 //! rename <from> <to>
 //! remove <field>
 //! add <field> <expression>
+//! filter <expression>
 //! output <connection> <table> <upsert|append>
 //! foreach <alias> <path>
 //! key <column> <expression>
@@ -155,7 +156,7 @@ impl Spec {
                         output.values.push(column);
                     }
                 }
-                "rename" | "remove" | "add" if !spec.outputs.is_empty() => {
+                "rename" | "remove" | "add" | "filter" if !spec.outputs.is_empty() => {
                     return Err(fail(format!("{word} after an output: steps come first")));
                 }
                 "rename" => {
@@ -175,6 +176,11 @@ impl Spec {
                     };
                     spec.steps.push(Step::Remove {
                         field: field.to_string(),
+                    });
+                }
+                "filter" => {
+                    spec.steps.push(Step::Filter {
+                        expr: Expr::parse(rest).map_err(fail)?,
                     });
                 }
                 "add" => {
@@ -212,6 +218,7 @@ impl fmt::Display for Spec {
                 Step::Rename { from, to } => writeln!(f, "rename {from} {to}")?,
                 Step::Remove { field } => writeln!(f, "remove {field}")?,
                 Step::Add { field, expr } => writeln!(f, "add {field} {expr}")?,
+                Step::Filter { expr } => writeln!(f, "filter {expr}")?,
             }
         }
         for output in &self.outputs {
