@@ -49,7 +49,9 @@ impl Expr {
             ));
         }
         if let Expr::List(_) = expr {
-            return Err(format!("{text:?}: a list is only valid inside concat(...)"));
+            return Err(format!(
+                "{text:?}: a list is only valid inside concat(...) or in(...)"
+            ));
         }
         Ok(expr)
     }
@@ -61,13 +63,14 @@ impl Expr {
             Expr::KeyPart(n) => Ok(scope.change.key_part(*n).map_or(Cell::Null, Cell::from)),
             Expr::Literal(text) => Ok(Cell::Text(Cow::Borrowed(text.as_str()))),
             Expr::Number(n) => Ok(Cell::Integer(*n)),
-            Expr::List(_) => Err("a list is only valid inside concat(...)".into()),
+            Expr::List(_) => Err("a list is only valid inside concat(...) or in(...)".into()),
             Expr::Call(func, args) => {
                 let mut cells = Vec::with_capacity(args.len());
                 for arg in args {
                     match arg {
-                        // concat([a, b]) is concat(a, b).
-                        Expr::List(items) if *func == Func::Concat => {
+                        // concat([a, b]) is concat(a, b); in(x, [a, b]) is
+                        // in(x, a, b).
+                        Expr::List(items) if matches!(func, Func::Concat | Func::In) => {
                             for item_expr in items {
                                 cells.push(item_expr.eval(scope, upto)?);
                             }

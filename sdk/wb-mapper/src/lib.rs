@@ -10,7 +10,8 @@
 //! Implemented so far: expressions made of field references (a hash field,
 //! a path into a JSON document, or `member` and `score` of set rows),
 //! `'literals'`, numbers, `key_part(n)` and the functions lower, upper,
-//! capitalize, concat, left, right and replace; upsert and append; sets and
+//! capitalize, concat, left, right, mid, replace, split, in, base64_decode
+//! and json_parse; upsert and append; sets and
 //! sorted sets, and JSON arrays (`foreach`), replaced as child rows;
 //! deletes of gone keys; comparisons and `&&`, `||`, `!`; the transform
 //! steps rename, remove, add and filter. Not yet: the rest of JMESPath and
