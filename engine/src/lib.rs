@@ -1,8 +1,12 @@
 //! The wb write-behind engine.
 //!
-//! Stages arrive with their issues; today the transform stage (Wasm host)
-//! is here, next to the capture module in `capture/`.
+//! One module per stage: `config` (config.yaml and job files), `source`
+//! (reading captured changes from Redis), `transform` (the Wasm host),
+//! `control` (wb's own keys in Redis: names, dead letters). The sinks and the
+//! pipeline that joins the stages, and the `wb-engine run` command, are not
+//! built yet.
 
+pub mod config;
 pub mod control;
 pub mod source;
 pub mod transform;

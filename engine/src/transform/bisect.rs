@@ -118,6 +118,30 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_result_is_pinned_on_its_change() {
+        let input = changes(6);
+        let mut out = BatchOutput::new(input.len());
+        // A guest that drops its result for k:4, so every call that
+        // includes it returns one result too few.
+        let mut call = |batch: &[ChangeData]| {
+            let kept: Vec<_> = batch.iter().filter(|c| c.key != b"k:4").cloned().collect();
+            run_batch(&encode_changes(&kept), |_| Ok(vec![]))
+                .map_err(|e| CallFailure::Batch(TransformError::Malformed(e.to_string())))
+        };
+        run_split(&input, 0, &mut call, &mut out).unwrap();
+        for (i, outcome) in out.iter().enumerate() {
+            match outcome {
+                Err(TransformError::Malformed(m)) => {
+                    assert_eq!(i, 4);
+                    assert_eq!(m, "0 results for 1 changes");
+                }
+                Ok(ops) => assert!(ops.is_empty()),
+                Err(other) => panic!("change {i}: {other}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_batch_failure_is_not_split() {
         let input = changes(8);
         let mut out = BatchOutput::new(input.len());

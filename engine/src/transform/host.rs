@@ -98,9 +98,10 @@ impl WasmHost {
     }
 }
 
-/// A loaded component, ready to transform batches. Cheap to call from one
-/// thread at a time per batch; every batch gets a fresh instance, so nothing
-/// a guest does to its memory outlives the batch.
+/// A loaded component, ready to transform batches. It can be shared by
+/// worker threads: every call gets a fresh instance in its own store, so
+/// nothing a guest does to its memory outlives the batch or reaches another
+/// worker.
 pub struct WasmTransform {
     job: String,
     engine: Engine,

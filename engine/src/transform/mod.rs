@@ -6,6 +6,26 @@
 //! fresh for every batch, under a memory cap and a deadline. A change that
 //! makes its guest trap, run out of time or out of memory is rejected alone:
 //! the batch is split until the culprit is isolated.
+//!
+//! How the pipeline uses it:
+//!
+//! ```no_run
+//! use wb_engine::transform::{ChangeData, Limits, WasmHost};
+//!
+//! # fn demo(wasm: &[u8], changes: &[ChangeData]) -> Result<(), Box<dyn std::error::Error>> {
+//! let host = WasmHost::new()?; // once per process
+//! let params = vec![("table".to_string(), "users".to_string())];
+//! let transform = host.load("users", wasm, params, Limits::default())?; // once per job
+//! let out = transform.run(changes)?; // an Err here fails the whole batch
+//! for (change, outcome) in changes.iter().zip(out.iter()) {
+//!     match outcome {
+//!         Ok(row_ops) => { /* hand to the sink */ }
+//!         Err(reason) => { /* dead-letter `change` with reason.to_string() */ }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod bindings;
 mod bisect;

@@ -55,11 +55,16 @@ impl HostState {
         self.memory.hit
     }
 
-    /// What the guest wrote to stderr (a panic message, usually), trimmed.
+    /// What the guest wrote to stderr (a panic message, usually) on one
+    /// line, without Rust's hint about backtraces, which a guest cannot
+    /// act on.
     pub(crate) fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
+        let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

@@ -63,3 +63,90 @@ fn a_bad_spec_fails_the_load_with_its_line() {
         Ok(_) => panic!("the load succeeded"),
     }
 }
+
+const JOB: &str = r#"
+source:
+  redis:
+    key_pattern: "user:*"
+transform:
+  - uses: rename_field
+    with: {from_field: fname, to_field: first_name}
+  - uses: add_field
+    with: {field: email_domain, expression: "lower(right(email, `11`))"}
+  - uses: filter
+    with: {expression: "status != 'test'"}
+output:
+  - uses: relational.write
+    with:
+      connection: target
+      schema: public
+      table: users
+      keys: [{user_id: "key_part(1)"}]
+      mapping: [first_name, {email: "lower(email)"}, email_domain]
+  - uses: relational.write
+    with:
+      connection: target
+      table: user_addresses
+      foreach: "addr: addresses[]"
+      keys: [{user_id: "key_part(1)"}]
+      mapping: [{city: addr.city}]
+"#;
+
+#[test]
+fn a_yaml_job_runs_through_the_mapper_component() {
+    let file = std::path::Path::new("jobs/users.yaml");
+    let job = wb_engine::config::Job::parse(file, JOB).unwrap();
+    let spec = job.to_mapper_spec(file, JOB).unwrap();
+    let path = guests::build("sdk/mapper-component");
+    let transform = host()
+        .load_file(
+            "users",
+            &path,
+            vec![("spec".into(), spec.to_string())],
+            limits(),
+        )
+        .unwrap();
+    let doc = r#"{"fname":"Ada","email":"Ada@Example.COM","status":"ok",
+                  "addresses":[{"city":"London"},{"city":"Oslo"}]}"#;
+    let out = transform
+        .run(&[
+            change("user:1", ValueData::Json(doc.into())),
+            change(
+                "user:2",
+                ValueData::Json(r#"{"fname":"T","status":"test"}"#.into()),
+            ),
+            change("user:3", ValueData::Missing),
+        ])
+        .unwrap();
+
+    let ada = out.get(0).unwrap().unwrap();
+    let kinds: Vec<_> = ada.iter().map(|op| op.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            OpKind::Upsert,
+            OpKind::DeleteMatching,
+            OpKind::Insert,
+            OpKind::Insert
+        ]
+    );
+    assert_eq!(ada[0].target.table, "public.users");
+    let values: Vec<_> = ada[0].values.iter().map(|c| c.value.clone()).collect();
+    assert_eq!(
+        values,
+        vec![
+            Cell::from("Ada"),
+            Cell::from("ada@example.com"),
+            Cell::from("example.com"),
+        ]
+    );
+    assert_eq!(ada[3].values[0].value, Cell::from("Oslo"));
+
+    // Filtered out: nothing is written.
+    assert!(out.get(1).unwrap().unwrap().is_empty());
+
+    // Gone: both tables lose the key's rows.
+    let gone = out.get(2).unwrap().unwrap();
+    assert_eq!(gone.len(), 2);
+    assert!(gone.iter().all(|op| op.kind == OpKind::Delete));
+}

@@ -105,9 +105,33 @@ impl<'a> Pairs<'a> {
     }
 
     /// The value of `field`, if present.
+    ///
+    /// This is the hot path of most mappings (one call per column), so it
+    /// walks the length prefixes directly and compares lengths before bytes.
     pub fn get(&self, field: &[u8]) -> Option<&'a [u8]> {
-        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+        let raw = self.raw;
+        let mut at = 0;
+        for _ in 0..self.len {
+            let name_len = len_at(raw, at)?;
+            let name_start = at + 4;
+            let value_at = name_start + name_len;
+            let value_len = len_at(raw, value_at)?;
+            let value_start = value_at + 4;
+            at = value_start + value_len;
+            if name_len == field.len() && raw.get(name_start..value_at)? == field {
+                return raw.get(value_start..at);
+            }
+        }
+        None
     }
+}
+
+/// The u32 length prefix at `at`, if the buffer holds one there.
+fn len_at(raw: &[u8], at: usize) -> Option<usize> {
+    let bytes = raw.get(at..at.checked_add(4)?)?;
+    let mut prefix = [0u8; 4];
+    prefix.copy_from_slice(bytes);
+    Some(u32::from_le_bytes(prefix) as usize)
 }
 
 /// Members of a set, walked lazily.

@@ -224,6 +224,35 @@ fn find_index(b: &[u8], i: usize, index: usize) -> Result<Option<usize>, JsonPat
     }
 }
 
+/// The JSON text of each element of the array `array` (as returned by
+/// [`json_path`]); an error if it is not an array.
+pub fn json_array_items(array: &str) -> Result<Vec<&str>, JsonPathError> {
+    let b = array.as_bytes();
+    let mut j = skip_ws(b, 0);
+    if b.get(j) != Some(&b'[') {
+        return Err(error("not a JSON array"));
+    }
+    let mut items = Vec::new();
+    j = skip_ws(b, j + 1);
+    if b.get(j) == Some(&b']') {
+        return Ok(items);
+    }
+    loop {
+        let end = skip_value(b, j)?;
+        items.push(&array[j..end]);
+        j = skip_ws(b, end);
+        match b.get(j) {
+            Some(b',') => j = skip_ws(b, j + 1),
+            Some(b']') => return Ok(items),
+            _ => {
+                return Err(error(format!(
+                    "invalid JSON: expected ',' or ']' at byte {j}"
+                )))
+            }
+        }
+    }
+}
+
 /// Decodes a JSON string literal (with its quotes).
 pub fn json_unquote(raw: &str) -> Result<Cow<'_, str>, JsonPathError> {
     let inner = raw
@@ -294,6 +323,18 @@ mod tests {
         );
         assert_eq!(json_text(DOC, "age").unwrap().as_deref(), Some("36"));
         assert_eq!(json_path(DOC, "a\"b").unwrap(), Some("true"));
+    }
+
+    #[test]
+    fn splits_arrays_into_elements() {
+        let items = json_path(DOC, "items").unwrap().unwrap();
+        assert_eq!(
+            json_array_items(items).unwrap(),
+            vec!["{\"id\": 1}", "{\"id\": 2, \"note\": \"say \\\"hi\\\"\"}"]
+        );
+        assert_eq!(json_array_items(" [ ] ").unwrap(), Vec::<&str>::new());
+        assert!(json_array_items("{}").is_err());
+        assert!(json_array_items("[1, 2").is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! `wasm32-wasip2` alike, and so the same mapping code can run natively (for
 //! tests and benchmarks) and inside a component.
 //!
-//! The layout is documented in `wit/README.md`.
+//! The layout is documented in `wit/README.md`. The crate also holds the
+//! small JSON path reader ([`json_path`]) that guests and the stock mapper
+//! use to read RedisJSON documents without a JSON dependency.
 
 mod change;
 mod input;
@@ -18,7 +20,7 @@ mod wire;
 
 pub use change::{Change, Members, Pairs, Scored, Value};
 pub use input::{encode_changes, BatchReader, ChangeData, ValueData};
-pub use json::{json_path, json_text, json_unquote, JsonPathError};
+pub use json::{json_array_items, json_path, json_text, json_unquote, JsonPathError};
 pub use output::{run_batch, ResultReader, ResultWriter};
 pub use rowop::{Cell, Column, OpKind, RowOp, Target};
 pub use wire::DecodeError;

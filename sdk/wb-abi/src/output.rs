@@ -147,8 +147,9 @@ impl<'a> ResultReader<'a> {
         self.remaining
     }
 
-    /// Checks every entry without building row ops and returns the byte
-    /// range of each, so entries can be decoded later on demand.
+    /// Checks the structure of every entry without building row ops and
+    /// returns the byte range of each, so entries can be decoded later on
+    /// demand (which checks their text).
     pub fn spans(buf: &'a [u8]) -> Result<Vec<Range<usize>>, DecodeError> {
         let mut this = Self::new(buf)?;
         let mut spans = Vec::with_capacity(this.remaining);
@@ -233,7 +234,9 @@ fn read_columns<'a>(r: &mut Reader<'a>) -> Result<Vec<Column<'a>>, DecodeError> 
     Ok(columns)
 }
 
-/// Validates an entry exactly as [`read_entry`] would, without allocating.
+/// Checks the structure of an entry (tags and lengths) without allocating.
+/// Text is checked for UTF-8 only when the entry is decoded, so it is not
+/// checked twice; a bad string then fails that one entry.
 fn skip_entry(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     match r.u8("result tag")? {
         RESULT_OK => {
@@ -241,14 +244,14 @@ fn skip_entry(r: &mut Reader<'_>) -> Result<(), DecodeError> {
             for _ in 0..n {
                 let code = r.u8("row op kind")?;
                 OpKind::from_code(code).ok_or_else(|| r.err("row op kind 0-3"))?;
-                r.str("connection")?;
-                r.str("table")?;
+                r.bytes("connection")?;
+                r.bytes("table")?;
                 skip_columns(r)?;
                 skip_columns(r)?;
             }
             Ok(())
         }
-        RESULT_ERR => r.str("rejection reason").map(|_| ()),
+        RESULT_ERR => r.bytes("rejection reason").map(|_| ()),
         _ => Err(r.err("result tag 0-1")),
     }
 }
@@ -256,7 +259,7 @@ fn skip_entry(r: &mut Reader<'_>) -> Result<(), DecodeError> {
 fn skip_columns(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     let n = r.u32("column count")?;
     for _ in 0..n {
-        r.str("column name")?;
+        r.bytes("column name")?;
         match r.u8("cell tag")? {
             CELL_NULL => {}
             CELL_BOOL => {
@@ -269,13 +272,13 @@ fn skip_columns(r: &mut Reader<'_>) -> Result<(), DecodeError> {
                 r.f64("float")?;
             }
             CELL_TEXT => {
-                r.str("text")?;
+                r.bytes("text")?;
             }
             CELL_BYTES => {
                 r.bytes("bytes")?;
             }
             CELL_JSON => {
-                r.str("json")?;
+                r.bytes("json")?;
             }
             _ => return Err(r.err("cell tag 0-6")),
         }
@@ -338,6 +341,19 @@ mod tests {
         // Corrupt the row-op kind.
         buf[9] = 7;
         assert!(ResultReader::spans(&buf).is_err());
+    }
+
+    #[test]
+    fn bad_text_fails_only_its_entry_when_decoded() {
+        let mut w = ResultWriter::with_capacity(0);
+        w.push_ok(&[RowOp::insert("t", "x").value("v", "zz")]);
+        w.push_ok(&[RowOp::insert("t", "x").value("v", "ok")]);
+        let mut buf = w.finish();
+        let at = buf.windows(2).position(|p| p == b"zz").unwrap();
+        buf[at] = 0xff;
+        let spans = ResultReader::spans(&buf).unwrap();
+        assert!(ResultReader::entry(&buf[spans[0].clone()]).is_err());
+        assert!(ResultReader::entry(&buf[spans[1].clone()]).is_ok());
     }
 
     #[test]

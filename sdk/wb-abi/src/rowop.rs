@@ -185,6 +185,11 @@ impl<'a> RowOp<'a> {
 
     /// Adds a value column.
     pub fn value(mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cell<'a>>) -> Self {
+        if self.values.capacity() == 0 {
+            // Rows usually have several value columns: one allocation
+            // instead of growing through 4, 8 and 16.
+            self.values.reserve(12);
+        }
         self.values.push(Column {
             name: name.into(),
             value: value.into(),

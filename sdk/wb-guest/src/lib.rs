@@ -3,7 +3,7 @@
 //! Implement [`Transform`] (parse the job's params once in `init`, map each
 //! change to row operations in `map`) and call [`export!`]:
 //!
-//! ```ignore
+//! ```no_run
 //! use wb_guest::{Change, Params, RowOp, Transform};
 //!
 //! struct Users { connection: String }

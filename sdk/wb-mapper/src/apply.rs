@@ -2,55 +2,187 @@
 
 use std::borrow::Cow;
 
-use wb_abi::{Cell, Change, Column as Cell_, RowOp};
+use wb_abi::{json_array_items, json_path, Cell, Change, Column as Cell_, RowOp, Value};
 
-use crate::spec::{Column, LoadStrategy, Spec};
+use crate::expr::{Item, Scope, Step};
+use crate::logic::truthy;
+use crate::spec::{Column, LoadStrategy, Output, Spec};
 
-/// The row ops for `change`: for each output, an upsert or insert of the
-/// mapped row, or (for a key that is gone) a delete by the key columns.
+/// The row ops for `change`, per output:
+///
+/// - a hash or JSON document: an upsert (or, for `append`, an insert) of the
+///   mapped row;
+/// - a set or sorted set: its rows as a whole, one per member, with
+///   `member` and `score` as fields: a delete of every row matching the key
+///   columns, then an insert per member (for `append`, only the inserts);
+/// - with `foreach`, the same for each element of a JSON array;
+/// - a key that is gone: a delete by the key columns, which removes the
+///   child rows of a set too (nothing for `append`).
+///
 /// A key column without a value rejects the change: the row could not be
-/// found again.
+/// found again. A record that fails a `filter` step produces nothing; a key
+/// that is gone is never filtered, so its rows are always deleted.
 pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    if !passes_filters(spec, change)? {
+        return Ok(Vec::new());
+    }
     let mut ops = Vec::with_capacity(spec.outputs.len());
     for output in &spec.outputs {
         let conn = output.connection.as_str();
         let table = output.table.as_str();
-        let missing = change.is_missing();
-        let keys = cells(&output.keys, change)?;
-        if let Some(empty) = keys.iter().find(|c| c.value == Cell::Null) {
-            return Err(format!(
-                "key column {} of {table} has no value in {}",
-                empty.name,
-                String::from_utf8_lossy(change.key)
-            ));
+        let upsert = output.strategy == LoadStrategy::Upsert;
+        let items = child_items(output, change)?;
+        match items {
+            Some(items) => {
+                // Key columns identify the parent key; they must not depend
+                // on the member, or the old children could not be found.
+                let keys = keys(spec, &output.keys, change, None, table)?;
+                if upsert {
+                    ops.push(RowOp {
+                        key: keys.clone(),
+                        ..RowOp::delete_matching(conn, table)
+                    });
+                }
+                for item in items {
+                    ops.push(RowOp {
+                        key: keys.clone(),
+                        values: cells(spec, &output.values, change, Some(item))?,
+                        ..RowOp::insert(conn, table)
+                    });
+                }
+            }
+            None if change.is_missing() => {
+                if upsert {
+                    ops.push(RowOp {
+                        key: keys(spec, &output.keys, change, None, table)?,
+                        ..RowOp::delete(conn, table)
+                    });
+                }
+            }
+            None => {
+                let op = if upsert {
+                    RowOp::upsert(conn, table)
+                } else {
+                    RowOp::insert(conn, table)
+                };
+                ops.push(RowOp {
+                    key: keys(spec, &output.keys, change, None, table)?,
+                    values: cells(spec, &output.values, change, None)?,
+                    ..op
+                });
+            }
         }
-        let op = match (output.strategy, missing) {
-            (LoadStrategy::Upsert, true) => RowOp::delete(conn, table),
-            (LoadStrategy::Upsert, false) => RowOp::upsert(conn, table),
-            (LoadStrategy::Append, true) => continue,
-            (LoadStrategy::Append, false) => RowOp::insert(conn, table),
-        };
-        let values = if missing {
-            Vec::new()
-        } else {
-            cells(&output.values, change)?
-        };
-        ops.push(RowOp {
-            key: keys,
-            values,
-            ..op
-        });
     }
     Ok(ops)
 }
 
-fn cells<'a>(columns: &'a [Column], change: &Change<'a>) -> Result<Vec<Cell_<'a>>, String> {
+/// Whether every filter step holds, each seeing the record as the steps
+/// before it left it.
+fn passes_filters<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<bool, String> {
+    if change.is_missing() {
+        return Ok(true);
+    }
+    let scope = Scope {
+        change,
+        item: None,
+        steps: &spec.steps,
+    };
+    for (index, step) in spec.steps.iter().enumerate() {
+        if let Step::Filter { expr } = step {
+            if !truthy(&expr.eval(&scope, index)?) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The items an output builds one row each from: set members, or the
+/// elements of the `foreach` array; `None` for a one-row output.
+fn child_items<'a>(
+    output: &'a Output,
+    change: &Change<'a>,
+) -> Result<Option<Vec<Item<'a>>>, String> {
+    if let Some(foreach) = &output.foreach {
+        let doc = match &change.value {
+            Value::Json(doc) => *doc,
+            // A gone key deletes its children by key.
+            Value::Missing => return Ok(None),
+            _ => return Err(format!("foreach over {} needs a JSON value", foreach.path)),
+        };
+        let elements = match json_path(doc, &foreach.path).map_err(|e| e.to_string())? {
+            None | Some("null") => Vec::new(),
+            Some(array) => json_array_items(array).map_err(|e| format!("{}: {e}", foreach.path))?,
+        };
+        return Ok(Some(
+            elements
+                .into_iter()
+                .map(|json| Item::Element {
+                    alias: foreach.alias.as_str(),
+                    json,
+                })
+                .collect(),
+        ));
+    }
+    Ok(match &change.value {
+        Value::Set(members) => Some(
+            members
+                .iter()
+                .map(|member| Item::Member {
+                    member,
+                    score: None,
+                })
+                .collect(),
+        ),
+        Value::SortedSet(members) => Some(
+            members
+                .iter()
+                .map(|(member, score)| Item::Member {
+                    member,
+                    score: Some(score),
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// The key columns, none of which may be empty.
+fn keys<'a>(
+    spec: &'a Spec,
+    columns: &'a [Column],
+    change: &Change<'a>,
+    item: Option<Item<'a>>,
+    table: &str,
+) -> Result<Vec<Cell_<'a>>, String> {
+    let keys = cells(spec, columns, change, item)?;
+    if let Some(empty) = keys.iter().find(|c| c.value == Cell::Null) {
+        return Err(format!(
+            "key column {} of {table} has no value in {}",
+            empty.name,
+            String::from_utf8_lossy(change.key)
+        ));
+    }
+    Ok(keys)
+}
+
+fn cells<'a>(
+    spec: &'a Spec,
+    columns: &'a [Column],
+    change: &Change<'a>,
+    item: Option<Item<'a>>,
+) -> Result<Vec<Cell_<'a>>, String> {
+    let scope = Scope {
+        change,
+        item,
+        steps: &spec.steps,
+    };
     columns
         .iter()
         .map(|column| {
             Ok(Cell_ {
                 name: Cow::Borrowed(column.name.as_str()),
-                value: column.expr.eval(change)?,
+                value: column.expr.eval(&scope, spec.steps.len())?,
             })
         })
         .collect()
@@ -122,6 +254,37 @@ mod tests {
     }
 
     #[test]
+    fn functions_compute_derived_columns() {
+        let spec = Spec::parse(
+            "output t users upsert\n\
+             key id key_part(1)\n\
+             value email lower(email)\n\
+             value full_name concat([first, ' ', last])\n\
+             value initials concat(left(first, 1), left(last, 1))\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "user:1",
+            ValueData::Hash(vec![
+                (b"email".to_vec(), b"Ada@Example.COM".to_vec()),
+                (b"first".to_vec(), b"Ada".to_vec()),
+                (b"last".to_vec(), b"Lovelace".to_vec()),
+            ]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let values: Vec<_> = ops[0].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Cell::from("ada@example.com"),
+                Cell::from("Ada Lovelace"),
+                Cell::from("AL"),
+            ]
+        );
+    }
+
+    #[test]
     fn a_missing_key_deletes_by_key_and_skips_appends() {
         run(change("user:7", ValueData::Missing), |ops| {
             let ops = ops.unwrap();
@@ -130,6 +293,187 @@ mod tests {
             assert_eq!(ops[0].key[0].value, Cell::from("7"));
             assert!(ops[0].values.is_empty());
         });
+    }
+
+    #[test]
+    fn a_set_replaces_its_child_rows_as_a_whole() {
+        let spec = Spec::parse(
+            "output target user_tags upsert\n\
+             key user_id key_part(1)\n\
+             value tag member\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "tags:7",
+            ValueData::Set(vec![b"red".to_vec(), b"blue".to_vec()]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let kinds: Vec<_> = ops.iter().map(|op| op.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::DeleteMatching, OpKind::Insert, OpKind::Insert]
+        );
+        assert_eq!(ops[0].key[0].value, Cell::from("7"));
+        assert!(ops[0].values.is_empty());
+        assert_eq!(ops[2].key[0].value, Cell::from("7"));
+        assert_eq!(ops[2].values[0].value, Cell::from("blue"));
+    }
+
+    #[test]
+    fn a_sorted_set_gives_members_and_scores() {
+        let spec = Spec::parse(
+            "output target ranks append\n\
+             value board key_part(1)\n\
+             value player member\n\
+             value points score\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "board:9",
+            ValueData::SortedSet(vec![(b"ada".to_vec(), 12.5)]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        assert_eq!(ops.len(), 1, "append does not delete");
+        let values: Vec<_> = ops[0].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![Cell::from("9"), Cell::from("ada"), Cell::Float(12.5)]
+        );
+    }
+
+    #[test]
+    fn set_rows_name_only_member_and_score() {
+        let spec = Spec::parse("output t s upsert\nkey id key_part(1)\nvalue x name\n").unwrap();
+        let buf = encode_changes(&[change("s:1", ValueData::Set(vec![b"a".to_vec()]))]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let err = apply(&spec, &change).unwrap_err();
+        assert!(err.contains("use member or score"), "{err}");
+    }
+
+    #[test]
+    fn foreach_normalises_a_json_array_into_child_rows() {
+        let spec = Spec::parse(
+            "output target user_addresses upsert\n\
+             foreach addr addresses\n\
+             key user_id key_part(1)\n\
+             value addr_id addr.id\n\
+             value city upper(addr.city)\n\
+             value owner name\n",
+        )
+        .unwrap();
+        let doc = r#"{"name":"Ada","addresses":[{"id":1,"city":"London"},{"id":2,"city":"Oslo"}]}"#;
+        let buf = encode_changes(&[
+            change("user:7", ValueData::Json(doc.into())),
+            change("user:8", ValueData::Missing),
+            change("user:9", ValueData::Json(r#"{"name":"Bo"}"#.into())),
+        ]);
+        let changes: Vec<_> = BatchReader::new(&buf)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        let ops = apply(&spec, &changes[0]).unwrap();
+        let kinds: Vec<_> = ops.iter().map(|op| op.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::DeleteMatching, OpKind::Insert, OpKind::Insert]
+        );
+        let second: Vec<_> = ops[2].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            second,
+            vec![Cell::Integer(2), Cell::from("OSLO"), Cell::from("Ada")]
+        );
+
+        let gone = apply(&spec, &changes[1]).unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].kind, OpKind::Delete);
+
+        // No array: the old children go, no new ones come.
+        let none = apply(&spec, &changes[2]).unwrap();
+        assert_eq!(none.len(), 1);
+        assert_eq!(none[0].kind, OpKind::DeleteMatching);
+    }
+
+    #[test]
+    fn steps_rename_remove_and_add_fields_in_order() {
+        let spec = Spec::parse(
+            "rename fname first_name\n\
+             remove password\n\
+             add full_name concat([first_name, ' ', last])\n\
+             rename full_name display\n\
+             output t users upsert\n\
+             key id key_part(1)\n\
+             value first_name first_name\n\
+             value fname fname\n\
+             value password password\n\
+             value display display\n\
+             value full_name full_name\n",
+        )
+        .unwrap();
+        let buf = encode_changes(&[change(
+            "user:1",
+            ValueData::Hash(vec![
+                (b"fname".to_vec(), b"Ada".to_vec()),
+                (b"last".to_vec(), b"Lovelace".to_vec()),
+                (b"password".to_vec(), b"hunter2".to_vec()),
+            ]),
+        )]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let values: Vec<_> = ops[0]
+            .values
+            .iter()
+            .map(|c| (c.name.as_ref(), c.value.clone()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("first_name", Cell::from("Ada")),
+                ("fname", Cell::Null),
+                ("password", Cell::Null),
+                ("display", Cell::from("Ada Lovelace")),
+                ("full_name", Cell::Null),
+            ]
+        );
+    }
+
+    #[test]
+    fn filters_skip_records_but_never_deletes() {
+        let spec = Spec::parse(
+            "rename lvl level\n\
+             filter level >= `3` && status != 'banned'\n\
+             output t users upsert\n\
+             key id key_part(1)\n\
+             value level level\n",
+        )
+        .unwrap();
+        let user = |id: &str, level: &str, status: &str| {
+            change(
+                &format!("user:{id}"),
+                ValueData::Hash(vec![
+                    (b"lvl".to_vec(), level.as_bytes().to_vec()),
+                    (b"status".to_vec(), status.as_bytes().to_vec()),
+                ]),
+            )
+        };
+        let buf = encode_changes(&[
+            user("1", "5", "ok"),
+            user("2", "2", "ok"),
+            user("3", "9", "banned"),
+            change("user:4", ValueData::Missing),
+        ]);
+        let changes: Vec<_> = BatchReader::new(&buf)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let counts: Vec<_> = changes
+            .iter()
+            .map(|c| apply(&spec, c).unwrap().len())
+            .collect();
+        assert_eq!(counts, vec![1, 0, 0, 1]);
+        assert_eq!(apply(&spec, &changes[3]).unwrap()[0].kind, OpKind::Delete);
     }
 
     #[test]

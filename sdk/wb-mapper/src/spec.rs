@@ -5,17 +5,23 @@
 //! what the component will do:
 //!
 //! ```text
+//! rename <from> <to>
+//! remove <field>
+//! add <field> <expression>
+//! filter <expression>
 //! output <connection> <table> <upsert|append>
+//! foreach <alias> <path>
 //! key <column> <expression>
 //! value <column> <expression>
 //! ```
 //!
-//! One `output` line per output, followed by its columns. Blank lines and
-//! lines starting with `#` are ignored.
+//! Transform steps first, in order; then one `output` line per output,
+//! followed by its `foreach` (if any) and columns. Blank lines and lines
+//! starting with `#` are ignored.
 
 use std::fmt;
 
-use crate::expr::Expr;
+use crate::expr::{Expr, Step};
 
 /// How rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,19 +39,31 @@ pub struct Column {
     pub expr: Expr,
 }
 
+/// `foreach <alias> <path>`: one row per element of the JSON array at
+/// `path`, which expressions name `alias`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Foreach {
+    pub alias: String,
+    pub path: String,
+}
+
 /// One output: a table and how its rows are built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Output {
     pub connection: String,
     pub table: String,
     pub strategy: LoadStrategy,
+    /// Child rows from a JSON array, replaced as a whole.
+    pub foreach: Option<Foreach>,
     pub keys: Vec<Column>,
     pub values: Vec<Column>,
 }
 
-/// All outputs of a job.
+/// All of a job's declarative part: the transform steps, then the outputs.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Spec {
+    /// Applied to the record in order, before any output reads it.
+    pub steps: Vec<Step>,
     pub outputs: Vec<Output>,
 }
 
@@ -100,8 +118,23 @@ impl Spec {
                         connection: connection.to_string(),
                         table: table.to_string(),
                         strategy,
+                        foreach: None,
                         keys: Vec::new(),
                         values: Vec::new(),
+                    });
+                }
+                "foreach" => {
+                    let output = spec
+                        .outputs
+                        .last_mut()
+                        .ok_or_else(|| fail("foreach before any output".into()))?;
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [alias, path] = parts[..] else {
+                        return Err(fail("expected: foreach <alias> <path>".into()));
+                    };
+                    output.foreach = Some(Foreach {
+                        alias: alias.to_string(),
+                        path: path.to_string(),
                     });
                 }
                 "key" | "value" => {
@@ -123,6 +156,43 @@ impl Spec {
                         output.values.push(column);
                     }
                 }
+                "rename" | "remove" | "add" | "filter" if !spec.outputs.is_empty() => {
+                    return Err(fail(format!("{word} after an output: steps come first")));
+                }
+                "rename" => {
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [from, to] = parts[..] else {
+                        return Err(fail("expected: rename <from> <to>".into()));
+                    };
+                    spec.steps.push(Step::Rename {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    });
+                }
+                "remove" => {
+                    let parts: Vec<&str> = rest.split_whitespace().collect();
+                    let [field] = parts[..] else {
+                        return Err(fail("expected: remove <field>".into()));
+                    };
+                    spec.steps.push(Step::Remove {
+                        field: field.to_string(),
+                    });
+                }
+                "filter" => {
+                    spec.steps.push(Step::Filter {
+                        expr: Expr::parse(rest).map_err(fail)?,
+                    });
+                }
+                "add" => {
+                    let (field, expr) = rest
+                        .trim()
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| fail("expected: add <field> <expression>".into()))?;
+                    spec.steps.push(Step::Add {
+                        field: field.to_string(),
+                        expr: Expr::parse(expr).map_err(fail)?,
+                    });
+                }
                 other => return Err(fail(format!("unknown directive {other:?}"))),
             }
         }
@@ -143,6 +213,14 @@ impl Spec {
 impl fmt::Display for Spec {
     /// Writes the spec back in the form [`Spec::parse`] reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            match step {
+                Step::Rename { from, to } => writeln!(f, "rename {from} {to}")?,
+                Step::Remove { field } => writeln!(f, "remove {field}")?,
+                Step::Add { field, expr } => writeln!(f, "add {field} {expr}")?,
+                Step::Filter { expr } => writeln!(f, "filter {expr}")?,
+            }
+        }
         for output in &self.outputs {
             let strategy = match output.strategy {
                 LoadStrategy::Upsert => "upsert",
@@ -153,13 +231,12 @@ impl fmt::Display for Spec {
                 "output {} {} {strategy}",
                 output.connection, output.table
             )?;
+            if let Some(foreach) = &output.foreach {
+                writeln!(f, "foreach {} {}", foreach.alias, foreach.path)?;
+            }
             for (word, columns) in [("key", &output.keys), ("value", &output.values)] {
                 for column in columns {
-                    let expr = match &column.expr {
-                        Expr::KeyPart(n) => format!("key_part({n})"),
-                        Expr::Field(name) => name.clone(),
-                    };
-                    writeln!(f, "{word} {} {expr}", column.name)?;
+                    writeln!(f, "{word} {} {}", column.name, column.expr)?;
                 }
             }
         }
@@ -173,18 +250,30 @@ mod tests {
 
     const TEXT: &str = "
         # users from user:<id> hashes
+        rename fname first_name
+        remove password
+        add full_name concat([first_name, ' ', last_name])
         output target public.users upsert
         key user_id key_part(1)
         value first_name fname
         value city address.city
         output target audit append
         value user_id key_part(1)
+        output target user_addresses upsert
+        foreach addr addresses
+        key user_id key_part(1)
+        value city addr.city
     ";
 
     #[test]
     fn parses_and_prints_back() {
         let spec = Spec::parse(TEXT).unwrap();
-        assert_eq!(spec.outputs.len(), 2);
+        assert_eq!(spec.steps.len(), 3);
+        assert_eq!(spec.outputs.len(), 3);
+        assert_eq!(
+            spec.outputs[2].foreach.as_ref().map(|f| f.alias.as_str()),
+            Some("addr")
+        );
         assert_eq!(spec.outputs[0].table, "public.users");
         assert_eq!(spec.outputs[0].keys[0].expr, Expr::KeyPart(1));
         assert_eq!(
@@ -198,8 +287,10 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let err =
-            Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x lower(y)").unwrap_err();
+            Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x uuid(y)").unwrap_err();
         assert_eq!(err.line, 3);
+        let err = Spec::parse("output t u append\nvalue a b\nremove c").unwrap_err();
+        assert_eq!(err.message, "remove after an output: steps come first");
         let err = Spec::parse("key id key_part(1)").unwrap_err();
         assert_eq!(err.message, "key before any output");
         let err = Spec::parse("output t users replace").unwrap_err();
