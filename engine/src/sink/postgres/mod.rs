@@ -390,11 +390,21 @@ impl PgSink {
     }
 }
 
+/// A key value as reasons show it: the same spelling as a cell's.
 fn show(v: &PgValue) -> String {
     match v {
         PgValue::Null => "NULL".into(),
+        PgValue::Bool(b) => b.to_string(),
+        PgValue::Int2(i) => i.to_string(),
+        PgValue::Int4(i) => i.to_string(),
+        PgValue::Int8(i) => i.to_string(),
+        PgValue::Float4(f) => f.to_string(),
+        PgValue::Float8(f) => f.to_string(),
         PgValue::Text(s) | PgValue::Json(s) => format!("{s:?}"),
-        other => format!("{other:?}"),
+        PgValue::Bytes(b) => format!("{} bytes", b.len()),
+        PgValue::Timestamp(t) => t.to_string(),
+        PgValue::Timestamptz(t) => t.to_rfc3339(),
+        PgValue::Date(d) => d.to_string(),
     }
 }
 
