@@ -165,7 +165,8 @@ async fn values_upsert(client: &mut Client, schema: &str, rows: &[Row]) -> Res<(
     sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {UPDATE}"));
     let params: Vec<&(dyn ToSql + Sync)> = rows.iter().flat_map(cells).collect();
     let tx = client.transaction().await?;
-    let st = tx.prepare_typed(&sql, &TYPES.repeat(rows.len())).await?;
+    let types: Vec<Type> = (0..rows.len()).flat_map(|_| TYPES.iter().cloned()).collect();
+    let st = tx.prepare_typed(&sql, &types).await?;
     tx.execute(&st, &params).await?;
     tx.commit().await?;
     Ok(())
@@ -323,10 +324,12 @@ async fn sqlite(a: &Args) -> Res<()> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.db");
     let result = async {
-        {
-            let conn = wb_engine_sqlite_setup(&path)?;
-            drop(conn);
-        }
+        // The sink creates only its offsets table; the target table is the
+        // user's, so the benchmark creates it.
+        rusqlite::Connection::open(&path)?.execute_batch(
+            "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score INTEGER, ratio REAL,
+               city TEXT, age INTEGER, active BOOLEAN, note TEXT, seen DATETIME)",
+        )?;
         let mut sink = SqliteSink::open(SqliteConfig::new(&path), &["bench"])?;
         println!(
             "SQLite: {} upserts of 10-column rows, batches of {}",
@@ -364,22 +367,6 @@ async fn sqlite(a: &Args) -> Res<()> {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-/// Creates the SQLite table through the sink's own driver.
-fn wb_engine_sqlite_setup(path: &std::path::Path) -> Res<()> {
-    // The sink creates only its offsets table; the target table is the
-    // user's, so the benchmark creates it with a plain statement.
-    let conn = rusqlite_open(path)?;
-    conn.execute_batch(
-        "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score INTEGER, ratio REAL,
-           city TEXT, age INTEGER, active BOOLEAN, note TEXT, seen DATETIME)",
-    )?;
-    Ok(())
-}
-
-fn rusqlite_open(path: &std::path::Path) -> Res<rusqlite::Connection> {
-    Ok(rusqlite::Connection::open(path)?)
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -517,3 +517,24 @@ async fn an_unreachable_server_is_transient() {
         Ok(_) => panic!("connected to port 1"),
     }
 }
+
+#[tokio::test]
+async fn a_connection_killed_by_the_server_is_transient() {
+    let db = Db::new(USERS).await;
+    let app = unique("wb_sink_kill");
+    let mut cfg = db.config();
+    cfg.conninfo = format!("{} application_name={app}", conninfo());
+    let mut sink = PgSink::connect(cfg, &["users"]).await.expect("sink connects");
+    let killed = db
+        .rows(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ))
+        .await;
+    assert_eq!(killed, vec![vec![s("t")]]);
+    let err = sink
+        .write(&batch(vec![(0, RowOp::upsert("t", "users").key("id", 1i64))]))
+        .await
+        .expect_err("the connection is gone");
+    assert!(err.is_transient(), "{err}");
+    assert!(sink.is_closed());
+}

@@ -157,6 +157,12 @@ impl PgSink {
         Ok(sink)
     }
 
+    /// Whether the connection is gone. A client never reconnects: after a
+    /// connection error the pipeline drops this sink and connects anew.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// Forgets what was read from the catalog (after the target's schema
     /// changed); tables are read again as batches name them.
     pub fn forget_schema(&mut self) {
