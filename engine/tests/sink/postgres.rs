@@ -524,7 +524,9 @@ async fn a_connection_killed_by_the_server_is_transient() {
     let app = unique("wb_sink_kill");
     let mut cfg = db.config();
     cfg.conninfo = format!("{} application_name={app}", conninfo());
-    let mut sink = PgSink::connect(cfg, &["users"]).await.expect("sink connects");
+    let mut sink = PgSink::connect(cfg, &["users"])
+        .await
+        .expect("sink connects");
     let killed = db
         .rows(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
@@ -532,9 +534,20 @@ async fn a_connection_killed_by_the_server_is_transient() {
         .await;
     assert_eq!(killed, vec![vec![s("t")]]);
     let err = sink
-        .write(&batch(vec![(0, RowOp::upsert("t", "users").key("id", 1i64))]))
+        .write(&batch(vec![(
+            0,
+            RowOp::upsert("t", "users").key("id", 1i64),
+        )]))
         .await
         .expect_err("the connection is gone");
     assert!(err.is_transient(), "{err}");
+    // The server's goodbye (57P01) and the socket closing arrive apart;
+    // give the connection task a moment to see the end.
+    for _ in 0..50 {
+        if sink.is_closed() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(sink.is_closed());
 }

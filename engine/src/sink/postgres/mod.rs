@@ -302,7 +302,13 @@ impl PgSink {
     ) -> Result<(), SinkError> {
         let mut pending: std::collections::VecDeque<Vec<(usize, Vec<Prepared>)>> =
             std::collections::VecDeque::new();
-        if !changes.is_empty() {
+        // Called after the whole range failed once: start with its halves.
+        if changes.len() > 1 {
+            let mut first = changes;
+            let second = first.split_off(first.len() / 2);
+            pending.push_back(first);
+            pending.push_back(second);
+        } else if !changes.is_empty() {
             pending.push_back(changes);
         }
         while let Some(range) = pending.pop_front() {
@@ -337,7 +343,25 @@ impl PgSink {
         rejected: &mut Vec<Rejection>,
         offsets: &[super::StreamOffset],
     ) -> Result<(), SinkError> {
-        self.write_isolating(good, rejected).await?;
+        // The common case first, without savepoints: the whole batch in one
+        // go. Only a record error makes the savepoints of the split worth
+        // their round trips, after rolling back and starting over.
+        match self.run(&good).await {
+            Ok(()) => {}
+            Err(e) if e.class() == ErrorClass::Record => {
+                self.simple("ROLLBACK").await?;
+                self.simple("BEGIN").await?;
+                if let [(change, ops)] = good.as_slice() {
+                    rejected.push(Rejection {
+                        change: *change,
+                        reason: self.refused(ops, &e),
+                    });
+                } else {
+                    self.write_isolating(good, rejected).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
         for o in offsets {
             self.client
                 .execute(&self.offsets_write, &[&o.job, &o.shard, &o.last_id])

@@ -108,8 +108,9 @@ pub fn sql(table: &TableInfo, shape: &Shape) -> String {
     }
 }
 
-/// One array per bound column, row values in row order.
-pub fn params(group: &Group<'_>) -> Vec<Vec<PgValue>> {
+/// One array per bound column, row values in row order. The arrays borrow
+/// the converted values, so a retried range costs no copies.
+pub fn params<'g>(group: &Group<'g>) -> Vec<Vec<&'g PgValue>> {
     let with_values = matches!(group.shape.kind, OpKind::Upsert | OpKind::Insert);
     let width = group.shape.key_cols.len()
         + if with_values {
@@ -117,19 +118,16 @@ pub fn params(group: &Group<'_>) -> Vec<Vec<PgValue>> {
         } else {
             0
         };
-    let mut arrays: Vec<Vec<PgValue>> = (0..width)
+    let mut arrays: Vec<Vec<&'g PgValue>> = (0..width)
         .map(|_| Vec::with_capacity(group.rows.len()))
         .collect();
     for row in &group.rows {
-        let mut cells = row.key.iter();
-        let values = if with_values {
-            row.vals.as_slice()
-        } else {
-            &[]
-        };
-        let mut cells_all = cells.by_ref().chain(values.iter());
+        let values: &'g [PgValue] = if with_values { &row.vals } else { &[] };
+        let mut cells = row.key.iter().chain(values.iter());
         for array in arrays.iter_mut() {
-            array.push(cells_all.next().cloned().unwrap_or(PgValue::Null));
+            // Rows of one shape have the same columns, so cells never run
+            // out; NULL keeps the arrays aligned if they ever did.
+            array.push(cells.next().unwrap_or(&PgValue::Null));
         }
     }
     arrays
