@@ -70,7 +70,7 @@ fn row(i: usize, round: usize) -> Row {
         ratio: i as f64 / 3.0,
         city: ["Oslo", "Lima", "Kyiv", "Rome"][i % 4].to_string(),
         age: (i % 90) as i32,
-        active: i % 2 == 0,
+        active: i.is_multiple_of(2),
         note: "x".repeat(20 + i % 30),
         seen: DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap_or_default(),
     }

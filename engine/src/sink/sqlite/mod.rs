@@ -92,6 +92,9 @@ impl SqliteSink {
             Connection::open(&config.path).map_err(|e| sqlite_error(e, "opening the database"))?;
         conn.busy_timeout(config.busy_timeout)
             .map_err(|e| sqlite_error(e, "setting the busy timeout"))?;
+        // One cached statement per table and op shape; the default of 16
+        // would churn with a few tables of several shapes each.
+        conn.set_prepared_statement_cache_capacity(128);
         // WAL lets readers (the application, `wb-engine trace`) look while
         // a batch is being written.
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
