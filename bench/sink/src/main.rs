@@ -4,7 +4,11 @@
 //! table, then one INSERT ... ON CONFLICT). Also the other statement forms
 //! the sink could use, at the same batch size, and the SQLite sink.
 //!
-//! Usage: wb-bench-sink [--rows N] [--batch N] [--pg CONNINFO] [--skip-sqlite]
+//! Usage: wb-bench-sink [--rows N] [--batch N] [--pg CONNINFO] [--repeat N] [--skip-sqlite]
+//!
+//! With `--repeat N` the PostgreSQL methods run N rounds, interleaved so
+//! that load from elsewhere on the machine falls on all of them alike, and
+//! the medians are reported.
 
 use std::error::Error;
 use std::pin::pin;
@@ -25,6 +29,7 @@ struct Args {
     batch: usize,
     pg: String,
     sqlite: bool,
+    repeat: usize,
 }
 
 fn args() -> Res<Args> {
@@ -33,6 +38,7 @@ fn args() -> Res<Args> {
         batch: 1_000,
         pg: "host=127.0.0.1 port=5432 user=postgres dbname=test".into(),
         sqlite: true,
+        repeat: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,6 +47,7 @@ fn args() -> Res<Args> {
             "--batch" => a.batch = it.next().ok_or("--batch N")?.parse()?,
             "--pg" => a.pg = it.next().ok_or("--pg CONNINFO")?,
             "--skip-sqlite" => a.sqlite = false,
+            "--repeat" => a.repeat = it.next().ok_or("--repeat N")?.parse::<usize>()?.max(1),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -174,6 +181,30 @@ async fn values_upsert(client: &mut Client, schema: &str, rows: &[Row]) -> Res<(
     Ok(())
 }
 
+/// Splits `ops` into batches of `size`, one change per op, each batch with
+/// its offsets row as the engine writes it.
+fn batches(ops: Vec<RowOp<'static>>, size: usize) -> Vec<Batch<'static>> {
+    let mut out = Vec::with_capacity(ops.len() / size.max(1) + 1);
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        let n = out.len() + 1;
+        out.push(Batch {
+            ops: ops
+                .by_ref()
+                .take(size.max(1))
+                .enumerate()
+                .map(|(change, op)| TaggedOp { change, op })
+                .collect(),
+            offsets: vec![StreamOffset {
+                job: "bench".into(),
+                shard: "0".into(),
+                last_id: format!("{n}-0"),
+            }],
+        });
+    }
+    out
+}
+
 fn rate(rows: usize, secs: f64) -> f64 {
     rows as f64 / secs
 }
@@ -214,79 +245,93 @@ async fn postgres_runs(a: &Args, schema: &str, admin: &mut Client) -> Res<()> {
         a.rows, a.batch
     );
     println!("{:<44} {:>12} {:>12}", "method", "insert r/s", "update r/s");
-    let mut results = Vec::new();
-    for method in [
+    let methods = [
         "raw: binary COPY + INSERT ON CONFLICT (one load)",
         "sink (UNNEST arrays, text cells converted)",
         "raw: UNNEST per batch",
         "raw: multi-row VALUES per batch",
         "raw: COPY + INSERT ON CONFLICT per batch",
-    ] {
-        admin.batch_execute(&truncate).await?;
-        // VACUUM cannot share a simple-query string with other statements.
-        admin.batch_execute(&vacuum).await?;
-        let mut rates = [0.0; 2];
-        for (round, slot) in rates.iter_mut().enumerate() {
-            let rows: Vec<Row> = (0..a.rows).map(|i| row(i, round)).collect();
-            let ops: Vec<RowOp<'static>> = if method.starts_with("sink") {
-                rows.iter().map(op).collect()
-            } else {
-                Vec::new()
-            };
-            let start = Instant::now();
-            match method {
-                m if m.starts_with("raw: binary COPY") => copy_upsert(admin, schema, &rows).await?,
-                m if m.starts_with("sink") => {
-                    let mut n = 0u64;
-                    for chunk in ops.chunks(a.batch) {
-                        n += 1;
-                        let batch = Batch {
-                            ops: chunk
-                                .iter()
-                                .enumerate()
-                                .map(|(i, op)| TaggedOp {
-                                    change: i,
-                                    op: op.clone(),
-                                })
-                                .collect(),
-                            offsets: vec![StreamOffset {
-                                job: "bench".into(),
-                                shard: "0".into(),
-                                last_id: format!("{n}-0"),
-                            }],
-                        };
-                        let report = sink.write(&batch).await?;
-                        if !report.rejected.is_empty() {
-                            return Err(format!("rejected: {:?}", report.rejected[0]).into());
+    ];
+    let mut results: Vec<Vec<[f64; 2]>> = vec![Vec::new(); methods.len()];
+    for run in 0..a.repeat {
+        for (at, method) in methods.iter().copied().enumerate() {
+            admin.batch_execute(&truncate).await?;
+            // VACUUM cannot share a simple-query string with other statements.
+            admin.batch_execute(&vacuum).await?;
+            let mut rates = [0.0; 2];
+            for (round, slot) in rates.iter_mut().enumerate() {
+                let rows: Vec<Row> = (0..a.rows).map(|i| row(i, round)).collect();
+                // Batches are built before the clock starts: the pipeline hands
+                // the sink its ops, it does not copy them.
+                let batches: Vec<Batch<'static>> = if method.starts_with("sink") {
+                    batches(rows.iter().map(op).collect(), a.batch)
+                } else {
+                    Vec::new()
+                };
+                let start = Instant::now();
+                match method {
+                    m if m.starts_with("raw: binary COPY") => {
+                        copy_upsert(admin, schema, &rows).await?
+                    }
+                    m if m.starts_with("sink") => {
+                        for batch in &batches {
+                            let report = sink.write(batch).await?;
+                            if !report.rejected.is_empty() {
+                                return Err(format!("rejected: {:?}", report.rejected[0]).into());
+                            }
+                        }
+                    }
+                    m if m.starts_with("raw: UNNEST") => {
+                        for chunk in rows.chunks(a.batch) {
+                            unnest_upsert(admin, schema, chunk).await?;
+                        }
+                    }
+                    m if m.starts_with("raw: multi-row") => {
+                        for chunk in rows.chunks(a.batch) {
+                            values_upsert(admin, schema, chunk).await?;
+                        }
+                    }
+                    _ => {
+                        for chunk in rows.chunks(a.batch) {
+                            copy_upsert(admin, schema, chunk).await?;
                         }
                     }
                 }
-                m if m.starts_with("raw: UNNEST") => {
-                    for chunk in rows.chunks(a.batch) {
-                        unnest_upsert(admin, schema, chunk).await?;
-                    }
-                }
-                m if m.starts_with("raw: multi-row") => {
-                    for chunk in rows.chunks(a.batch) {
-                        values_upsert(admin, schema, chunk).await?;
-                    }
-                }
-                _ => {
-                    for chunk in rows.chunks(a.batch) {
-                        copy_upsert(admin, schema, chunk).await?;
-                    }
+                *slot = rate(a.rows, start.elapsed().as_secs_f64());
+                let n = count(admin, schema).await?;
+                if n != a.rows as i64 {
+                    return Err(
+                        format!("{method}: {n} rows in the table, expected {}", a.rows).into(),
+                    );
                 }
             }
-            *slot = rate(a.rows, start.elapsed().as_secs_f64());
-            let n = count(admin, schema).await?;
-            if n != a.rows as i64 {
-                return Err(format!("{method}: {n} rows in the table, expected {}", a.rows).into());
+            if a.repeat > 1 {
+                println!(
+                    "{:<44} {:>12.0} {:>12.0}",
+                    format!("{method} #{}", run + 1),
+                    rates[0],
+                    rates[1]
+                );
             }
+            results[at].push(rates);
         }
-        println!("{method:<44} {:>12.0} {:>12.0}", rates[0], rates[1]);
-        results.push(rates);
     }
-    let (raw, sink_rates) = (results[0], results[1]);
+    let median = |runs: &[[f64; 2]], i: usize| {
+        let mut v: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    if a.repeat > 1 {
+        println!("medians of {} runs:", a.repeat);
+    }
+    let medians: Vec<[f64; 2]> = results
+        .iter()
+        .map(|r| [median(r, 0), median(r, 1)])
+        .collect();
+    for (method, m) in methods.iter().zip(&medians) {
+        println!("{method:<44} {:>12.0} {:>12.0}", m[0], m[1]);
+    }
+    let (raw, sink_rates) = (medians[0], medians[1]);
     println!(
         "sink / raw limit: insert {:.2}, update {:.2}",
         sink_rates[0] / raw[0],
@@ -341,25 +386,10 @@ async fn sqlite(a: &Args) -> Res<()> {
             a.rows, a.batch
         );
         for round in 0..2 {
-            let ops: Vec<RowOp<'static>> = (0..a.rows).map(|i| op(&row(i, round))).collect();
+            let batches = batches((0..a.rows).map(|i| op(&row(i, round))).collect(), a.batch);
             let start = Instant::now();
-            for (n, chunk) in ops.chunks(a.batch).enumerate() {
-                let batch = Batch {
-                    ops: chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, op)| TaggedOp {
-                            change: i,
-                            op: op.clone(),
-                        })
-                        .collect(),
-                    offsets: vec![StreamOffset {
-                        job: "bench".into(),
-                        shard: "0".into(),
-                        last_id: format!("{n}-0"),
-                    }],
-                };
-                sink.write(&batch).await?;
+            for batch in &batches {
+                sink.write(batch).await?;
             }
             let what = if round == 0 { "insert" } else { "update" };
             println!(
