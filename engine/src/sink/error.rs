@@ -34,6 +34,14 @@ impl ErrorClass {
             }
             _ => {}
         }
+        // Cardinality violation: one statement touched a row twice. Keys
+        // are deduplicated per statement, but two spellings of one value
+        // of a server-cast type ("1.5" and "1.50" as numeric) only meet on
+        // the server. Splitting the batch separates them, so it is handled
+        // like a record error.
+        if code == "21000" {
+            return ErrorClass::Record;
+        }
         match code.get(..2) {
             // Connection exception; insufficient resources (53300 too many
             // connections, 53100 disk full); lock not available.

@@ -551,3 +551,59 @@ async fn a_connection_killed_by_the_server_is_transient() {
     }
     assert!(sink.is_closed());
 }
+
+#[tokio::test]
+async fn keys_of_server_cast_types_match_on_delete_and_key_only_upserts_insert_once() {
+    let db = Db::new(
+        "CREATE TABLE tags (id uuid, amount numeric(8,2), label text, PRIMARY KEY (id, amount));
+         CREATE TABLE seen (k text PRIMARY KEY);",
+    )
+    .await;
+    let mut sink = db.sink(&["tags", "seen"]).await;
+    let id = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    let tag = |amount: &str| {
+        RowOp::upsert("t", "tags")
+            .key("id", text(id))
+            .key("amount", text(amount))
+    };
+    sink.write(&batch(vec![
+        (0, tag("1.50").value("label", text("a"))),
+        (1, tag("2").value("label", text("b"))),
+        (2, RowOp::upsert("t", "seen").key("k", text("x"))),
+        (3, RowOp::upsert("t", "seen").key("k", text("x"))),
+    ]))
+    .await
+    .expect("first batch");
+    // "1.5" is the same numeric key as "1.50": the cast makes them match.
+    sink.write(&batch(vec![
+        (
+            0,
+            RowOp::delete("t", "tags")
+                .key("id", text(id))
+                .key("amount", text("1.5")),
+        ),
+        (1, RowOp::upsert("t", "seen").key("k", text("x"))),
+    ]))
+    .await
+    .expect("second batch");
+    assert_eq!(
+        db.rows("SELECT amount, label FROM tags").await,
+        vec![vec![s("2.00"), s("b")]]
+    );
+    assert_eq!(db.rows("SELECT k FROM seen").await, vec![vec![s("x")]]);
+    // Two spellings of one numeric key in one batch meet only on the
+    // server; the batch is split and both apply in order, the last winning.
+    let report = sink
+        .write(&batch(vec![
+            (0, tag("3.0").value("label", text("first"))),
+            (1, tag("3.00").value("label", text("second"))),
+        ]))
+        .await
+        .expect("third batch");
+    assert_eq!(report.delivered, vec![0, 1]);
+    assert!(report.rejected.is_empty());
+    assert_eq!(
+        db.rows("SELECT label FROM tags WHERE amount = 3").await,
+        vec![vec![s("second")]]
+    );
+}
