@@ -1,6 +1,7 @@
 //! Converting cells to the types of the target's columns, before anything
 //! is sent, so a value that does not fit is named precisely.
 
+use std::borrow::Cow;
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
@@ -12,7 +13,7 @@ use super::schema::Wire;
 
 /// A value ready to bind, in the form its column's [`Wire`] calls for.
 #[derive(Clone, Debug, PartialEq)]
-pub enum PgValue {
+pub enum PgValue<'a> {
     Null,
     Bool(bool),
     Int2(i16),
@@ -20,16 +21,17 @@ pub enum PgValue {
     Int8(i64),
     Float4(f32),
     Float8(f64),
-    Text(String),
-    Bytes(Vec<u8>),
+    /// Borrowed from the batch where the cell already is the text to send.
+    Text(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
     /// Checked JSON text, for json and jsonb.
-    Json(String),
+    Json(Cow<'a, str>),
     Timestamp(NaiveDateTime),
     Timestamptz(DateTime<Utc>),
     Date(NaiveDate),
 }
 
-impl PgValue {
+impl PgValue<'_> {
     /// Appends a byte form that is equal for equal values of one column, for
     /// deduplicating rows by key.
     pub fn key_bytes(&self, out: &mut Vec<u8>) {
@@ -60,7 +62,7 @@ fn push_tagged(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-impl ToSql for PgValue {
+impl ToSql for PgValue<'_> {
     fn to_sql(
         &self,
         ty: &Type,
@@ -74,8 +76,8 @@ impl ToSql for PgValue {
             PgValue::Int8(v) => v.to_sql(ty, out),
             PgValue::Float4(v) => v.to_sql(ty, out),
             PgValue::Float8(v) => v.to_sql(ty, out),
-            PgValue::Text(v) => v.to_sql(ty, out),
-            PgValue::Bytes(v) => v.to_sql(ty, out),
+            PgValue::Text(v) => v.as_ref().to_sql(ty, out),
+            PgValue::Bytes(v) => v.as_ref().to_sql(ty, out),
             PgValue::Json(v) => {
                 // jsonb's binary form is a version byte then the text; json's
                 // is the text alone.
@@ -106,7 +108,7 @@ pub struct Mismatch;
 
 /// Converts `cell` to the form `wire` binds. `Err` means the value does not
 /// fit the column.
-pub fn convert(cell: &Cell<'_>, wire: &Wire) -> Result<PgValue, Mismatch> {
+pub fn convert<'a>(cell: &'a Cell<'_>, wire: &Wire) -> Result<PgValue<'a>, Mismatch> {
     if matches!(cell, Cell::Null) {
         return Ok(PgValue::Null);
     }
@@ -124,8 +126,8 @@ pub fn convert(cell: &Cell<'_>, wire: &Wire) -> Result<PgValue, Mismatch> {
         Wire::Text | Wire::Cast(_) => to_text(cell).map(PgValue::Text),
         Wire::Numeric => to_numeric(cell).map(PgValue::Text),
         Wire::Bytea => match cell {
-            Cell::Bytes(b) => Ok(PgValue::Bytes(b.to_vec())),
-            Cell::Text(t) => Ok(PgValue::Bytes(t.as_bytes().to_vec())),
+            Cell::Bytes(b) => Ok(PgValue::Bytes(Cow::Borrowed(b.as_ref()))),
+            Cell::Text(t) => Ok(PgValue::Bytes(Cow::Borrowed(t.as_bytes()))),
             _ => Err(Mismatch),
         },
         Wire::Json | Wire::Jsonb => to_json(cell).map(PgValue::Json),
@@ -175,22 +177,24 @@ fn to_float(cell: &Cell<'_>) -> Result<f64, Mismatch> {
     }
 }
 
-fn to_text(cell: &Cell<'_>) -> Result<String, Mismatch> {
+fn to_text<'a>(cell: &'a Cell<'_>) -> Result<Cow<'a, str>, Mismatch> {
     match cell {
-        Cell::Text(t) | Cell::Json(t) => Ok(t.to_string()),
-        Cell::Integer(v) => Ok(v.to_string()),
-        Cell::Float(f) => Ok(f.to_string()),
-        Cell::Bool(b) => Ok(b.to_string()),
-        Cell::Bytes(b) => String::from_utf8(b.to_vec()).map_err(|_| Mismatch),
+        Cell::Text(t) | Cell::Json(t) => Ok(Cow::Borrowed(t.as_ref())),
+        Cell::Integer(v) => Ok(Cow::Owned(v.to_string())),
+        Cell::Float(f) => Ok(Cow::Owned(f.to_string())),
+        Cell::Bool(b) => Ok(Cow::Owned(b.to_string())),
+        Cell::Bytes(b) => std::str::from_utf8(b)
+            .map(Cow::Borrowed)
+            .map_err(|_| Mismatch),
         Cell::Null => Err(Mismatch),
     }
 }
 
-fn to_numeric(cell: &Cell<'_>) -> Result<String, Mismatch> {
+fn to_numeric<'a>(cell: &'a Cell<'_>) -> Result<Cow<'a, str>, Mismatch> {
     match cell {
-        Cell::Integer(v) => Ok(v.to_string()),
-        Cell::Float(f) if f.is_finite() => Ok(f.to_string()),
-        Cell::Text(t) if is_numeric_text(t.trim()) => Ok(t.trim().to_string()),
+        Cell::Integer(v) => Ok(Cow::Owned(v.to_string())),
+        Cell::Float(f) if f.is_finite() => Ok(Cow::Owned(f.to_string())),
+        Cell::Text(t) if is_numeric_text(t.trim()) => Ok(Cow::Borrowed(t.trim())),
         _ => Err(Mismatch),
     }
 }
@@ -217,17 +221,17 @@ fn is_numeric_text(s: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
-fn to_json(cell: &Cell<'_>) -> Result<String, Mismatch> {
+fn to_json<'a>(cell: &'a Cell<'_>) -> Result<Cow<'a, str>, Mismatch> {
     match cell {
         Cell::Json(t) | Cell::Text(t) => {
             // Checked here so a bad document names its column instead of
             // failing the whole statement on the server.
             serde_json::from_str::<serde::de::IgnoredAny>(t).map_err(|_| Mismatch)?;
-            Ok(t.to_string())
+            Ok(Cow::Borrowed(t.as_ref()))
         }
-        Cell::Integer(v) => Ok(v.to_string()),
-        Cell::Float(f) if f.is_finite() => Ok(f.to_string()),
-        Cell::Bool(b) => Ok(b.to_string()),
+        Cell::Integer(v) => Ok(Cow::Owned(v.to_string())),
+        Cell::Float(f) if f.is_finite() => Ok(Cow::Owned(f.to_string())),
+        Cell::Bool(b) => Ok(Cow::Owned(b.to_string())),
         _ => Err(Mismatch),
     }
 }

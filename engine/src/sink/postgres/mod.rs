@@ -184,12 +184,13 @@ impl PgSink {
 
     /// Resolves and converts one change's ops. `Ok(Err(_))` is a record
     /// error (a value that does not convert); `Err` is a configuration error.
-    fn prepare_change(
+    fn prepare_change<'b>(
         &self,
-        ops: &[&TaggedOp<'_>],
-    ) -> Result<Result<Vec<Prepared>, RecordError>, SinkError> {
+        ops: &[&'b TaggedOp<'_>],
+    ) -> Result<Result<Vec<Prepared<'b>>, RecordError>, SinkError> {
         let mut out = Vec::with_capacity(ops.len());
         for tagged in ops {
+            let tagged: &'b TaggedOp<'_> = tagged;
             let op = &tagged.op;
             let table_at = self
                 .by_name
@@ -221,22 +222,23 @@ impl PgSink {
                         .join(", "),
                 });
             }
-            let conv =
-                |cols: &[wb_abi::Column<'_>], idx: &[usize]| -> Result<Vec<PgValue>, RecordError> {
-                    cols.iter()
-                        .zip(idx)
-                        .map(|(c, &i)| {
-                            let info = &table.columns[i];
-                            convert(&c.value, &info.wire).map_err(|_| RecordError::Conversion {
-                                table: table.name.clone(),
-                                key: render_key(&op.key),
-                                column: info.name.clone(),
-                                value: render_cell(&c.value),
-                                expected: info.type_name.clone(),
-                            })
+            let conv = |cols: &'b [wb_abi::Column<'_>],
+                        idx: &[usize]|
+             -> Result<Vec<PgValue<'b>>, RecordError> {
+                cols.iter()
+                    .zip(idx)
+                    .map(|(c, &i)| {
+                        let info = &table.columns[i];
+                        convert(&c.value, &info.wire).map_err(|_| RecordError::Conversion {
+                            table: table.name.clone(),
+                            key: render_key(&op.key),
+                            column: info.name.clone(),
+                            value: render_cell(&c.value),
+                            expected: info.type_name.clone(),
                         })
-                        .collect()
-                };
+                    })
+                    .collect()
+            };
             let key = match conv(&op.key, &key_cols) {
                 Ok(k) => k,
                 Err(r) => return Ok(Err(r)),
@@ -274,8 +276,8 @@ impl PgSink {
     }
 
     /// Runs the statements for `changes` inside `tx`.
-    async fn run(&mut self, changes: &[(usize, Vec<Prepared>)]) -> Result<(), SinkError> {
-        let ops: Vec<&Prepared> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
+    async fn run(&mut self, changes: &[(usize, Vec<Prepared<'_>>)]) -> Result<(), SinkError> {
+        let ops: Vec<&Prepared<'_>> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
         for group in plan::plan(&ops) {
             let st = self.statement(&group.shape).await?;
             let arrays = statements::params(&group);
@@ -297,10 +299,10 @@ impl PgSink {
     /// range in halves until the culprit is alone, then rejects it.
     async fn write_isolating(
         &mut self,
-        changes: Vec<(usize, Vec<Prepared>)>,
+        changes: Vec<(usize, Vec<Prepared<'_>>)>,
         rejected: &mut Vec<Rejection>,
     ) -> Result<(), SinkError> {
-        let mut pending: std::collections::VecDeque<Vec<(usize, Vec<Prepared>)>> =
+        let mut pending: std::collections::VecDeque<Vec<(usize, Vec<Prepared<'_>>)>> =
             std::collections::VecDeque::new();
         // Called after the whole range failed once: start with its halves.
         if changes.len() > 1 {
@@ -339,7 +341,7 @@ impl PgSink {
 
     async fn write_in_tx(
         &mut self,
-        good: Vec<(usize, Vec<Prepared>)>,
+        good: Vec<(usize, Vec<Prepared<'_>>)>,
         rejected: &mut Vec<Rejection>,
         offsets: &[super::StreamOffset],
     ) -> Result<(), SinkError> {
@@ -379,7 +381,7 @@ impl PgSink {
     }
 
     /// The reason for a change the target refused on its own.
-    fn refused(&self, ops: &[Prepared], e: &SinkError) -> RecordError {
+    fn refused(&self, ops: &[Prepared<'_>], e: &SinkError) -> RecordError {
         let db = match e {
             SinkError::Database { source, .. } => source
                 .downcast_ref::<tokio_postgres::Error>()
@@ -421,7 +423,7 @@ impl PgSink {
 }
 
 /// A key value as reasons show it: the same spelling as a cell's.
-fn show(v: &PgValue) -> String {
+fn show(v: &PgValue<'_>) -> String {
     match v {
         PgValue::Null => "NULL".into(),
         PgValue::Bool(b) => b.to_string(),

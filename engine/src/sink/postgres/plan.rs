@@ -16,7 +16,7 @@ use super::convert::PgValue;
 
 /// One row op with its cells converted and its columns resolved.
 #[derive(Clone, Debug)]
-pub struct Prepared {
+pub struct Prepared<'a> {
     /// The change the op came from (read by the planner's tests, kept for
     /// logging which change a statement carried).
     #[allow(dead_code)]
@@ -24,9 +24,9 @@ pub struct Prepared {
     pub kind: OpKind,
     pub table: usize,
     pub key_cols: Vec<usize>,
-    pub key: Vec<PgValue>,
+    pub key: Vec<PgValue<'a>>,
     pub val_cols: Vec<usize>,
-    pub vals: Vec<PgValue>,
+    pub vals: Vec<PgValue<'a>>,
 }
 
 /// The shape of a statement: everything its SQL text depends on.
@@ -40,9 +40,9 @@ pub struct Shape {
 
 /// One statement to run: its shape and its rows, in order.
 #[derive(Debug)]
-pub struct Group<'p> {
+pub struct Group<'p, 'a> {
     pub shape: Shape,
-    pub rows: Vec<&'p Prepared>,
+    pub rows: Vec<&'p Prepared<'a>>,
 }
 
 fn rank(kind: OpKind) -> u8 {
@@ -54,9 +54,9 @@ fn rank(kind: OpKind) -> u8 {
 }
 
 /// Statements for `ops` (in batch order), in the order to run them.
-pub fn plan<'p>(ops: &[&'p Prepared]) -> Vec<Group<'p>> {
+pub fn plan<'p, 'a>(ops: &[&'p Prepared<'a>]) -> Vec<Group<'p, 'a>> {
     // Tables in order of first appearance, each with its ops in order.
-    let mut tables: Vec<(usize, Vec<&Prepared>)> = Vec::new();
+    let mut tables: Vec<(usize, Vec<&'p Prepared<'a>>)> = Vec::new();
     for op in ops {
         match tables.iter_mut().find(|(t, _)| *t == op.table) {
             Some((_, list)) => list.push(op),
@@ -81,7 +81,7 @@ pub fn plan<'p>(ops: &[&'p Prepared]) -> Vec<Group<'p>> {
 }
 
 /// Adds `row` to the group of its shape, keeping groups in first-seen order.
-fn push<'p>(groups: &mut Vec<Group<'p>>, shape: Shape, row: &'p Prepared) {
+fn push<'p, 'a>(groups: &mut Vec<Group<'p, 'a>>, shape: Shape, row: &'p Prepared<'a>) {
     match groups.iter_mut().find(|g| g.shape == shape) {
         Some(g) => g.rows.push(row),
         None => groups.push(Group {
@@ -91,7 +91,7 @@ fn push<'p>(groups: &mut Vec<Group<'p>>, shape: Shape, row: &'p Prepared) {
     }
 }
 
-fn shape_of(op: &Prepared, kind: OpKind, with_values: bool) -> Shape {
+fn shape_of(op: &Prepared<'_>, kind: OpKind, with_values: bool) -> Shape {
     Shape {
         table: op.table,
         kind,
@@ -104,17 +104,17 @@ fn shape_of(op: &Prepared, kind: OpKind, with_values: bool) -> Shape {
     }
 }
 
-struct Keyed<'p> {
-    last: &'p Prepared,
+struct Keyed<'p, 'a> {
+    last: &'p Prepared<'a>,
     /// The delete that came before the last upsert, if any.
-    deleted_first: Option<&'p Prepared>,
+    deleted_first: Option<&'p Prepared<'a>>,
 }
 
-fn segment<'p>(ops: &[&'p Prepared], out: &mut Vec<Group<'p>>) {
+fn segment<'p, 'a>(ops: &[&'p Prepared<'a>], out: &mut Vec<Group<'p, 'a>>) {
     let mut matching = Vec::new();
     let mut inserts = Vec::new();
     let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut keyed: HashMap<Vec<u8>, Keyed<'p>> = HashMap::new();
+    let mut keyed: HashMap<Vec<u8>, Keyed<'p, 'a>> = HashMap::new();
     for op in ops {
         match op.kind {
             OpKind::DeleteMatching => push(&mut matching, shape_of(op, op.kind, false), op),
@@ -165,7 +165,7 @@ fn segment<'p>(ops: &[&'p Prepared], out: &mut Vec<Group<'p>>) {
 }
 
 /// The identity of a keyed row: its key columns and their values.
-fn identity(op: &Prepared) -> Vec<u8> {
+fn identity(op: &Prepared<'_>) -> Vec<u8> {
     let mut id = Vec::with_capacity(16 * op.key.len());
     for (col, value) in op.key_cols.iter().zip(&op.key) {
         id.extend_from_slice(&(*col as u64).to_le_bytes());
@@ -178,7 +178,7 @@ fn identity(op: &Prepared) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn op(change: usize, kind: OpKind, key: i64, val: i64) -> Prepared {
+    fn op(change: usize, kind: OpKind, key: i64, val: i64) -> Prepared<'static> {
         Prepared {
             change,
             kind,
@@ -198,7 +198,7 @@ mod tests {
         }
     }
 
-    fn summary(groups: &[Group<'_>]) -> Vec<(OpKind, Vec<usize>)> {
+    fn summary(groups: &[Group<'_, '_>]) -> Vec<(OpKind, Vec<usize>)> {
         groups
             .iter()
             .map(|g| (g.shape.kind, g.rows.iter().map(|r| r.change).collect()))
@@ -215,7 +215,7 @@ mod tests {
             op(4, OpKind::Upsert, 3, 30),
             op(5, OpKind::Delete, 3, 0),
         ];
-        let refs: Vec<&Prepared> = ops.iter().collect();
+        let refs: Vec<&Prepared<'_>> = ops.iter().collect();
         assert_eq!(
             summary(&plan(&refs)),
             vec![(OpKind::Delete, vec![2, 5]), (OpKind::Upsert, vec![1, 3])]
@@ -232,7 +232,7 @@ mod tests {
             dm,
             op(2, OpKind::Insert, 1, 12),
         ];
-        let refs: Vec<&Prepared> = ops.iter().collect();
+        let refs: Vec<&Prepared<'_>> = ops.iter().collect();
         assert_eq!(
             summary(&plan(&refs)),
             vec![

@@ -110,7 +110,7 @@ pub fn sql(table: &TableInfo, shape: &Shape) -> String {
 
 /// One array per bound column, row values in row order. The arrays borrow
 /// the converted values, so a retried range costs no copies.
-pub fn params<'g>(group: &Group<'g>) -> Vec<Vec<&'g PgValue>> {
+pub fn params<'g, 'a>(group: &Group<'g, 'a>) -> Vec<Vec<&'g PgValue<'a>>> {
     let with_values = matches!(group.shape.kind, OpKind::Upsert | OpKind::Insert);
     let width = group.shape.key_cols.len()
         + if with_values {
@@ -118,11 +118,11 @@ pub fn params<'g>(group: &Group<'g>) -> Vec<Vec<&'g PgValue>> {
         } else {
             0
         };
-    let mut arrays: Vec<Vec<&'g PgValue>> = (0..width)
+    let mut arrays: Vec<Vec<&'g PgValue<'a>>> = (0..width)
         .map(|_| Vec::with_capacity(group.rows.len()))
         .collect();
     for row in &group.rows {
-        let values: &'g [PgValue] = if with_values { &row.vals } else { &[] };
+        let values: &'g [PgValue<'a>] = if with_values { &row.vals } else { &[] };
         let mut cells = row.key.iter().chain(values.iter());
         for array in arrays.iter_mut() {
             // Rows of one shape have the same columns, so cells never run
