@@ -2,11 +2,12 @@
 //!
 //! One module per stage: `config` (config.yaml and job files), `source`
 //! (reading captured changes from Redis), `transform` (the Wasm host),
-//! `control` (wb's own keys in Redis: names, dead letters). The sinks and the
-//! pipeline that joins the stages, and the `wb-engine run` command, are not
-//! built yet.
+//! `sink` (PostgreSQL and SQLite writers), `control` (wb's own keys in
+//! Redis: names, dead letters). The pipeline that joins the stages and the
+//! `wb-engine run` command are not built yet.
 
 pub mod config;
 pub mod control;
+pub mod sink;
 pub mod source;
 pub mod transform;

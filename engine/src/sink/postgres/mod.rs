@@ -1,0 +1,491 @@
+//! PostgreSQL sink: one connection, one transaction per batch, multi-row
+//! statements that unnest one bound array per column.
+
+mod convert;
+mod plan;
+mod schema;
+mod statements;
+
+use std::collections::HashMap;
+use std::error::Error as _;
+
+use tokio_postgres::{Client, NoTls, Statement};
+use wb_abi::OpKind;
+
+use self::convert::{convert, PgValue};
+use self::plan::Prepared;
+use self::schema::TableInfo;
+use super::error::{render_cell, render_key};
+use super::{
+    quote_ident, split_table, Batch, ErrorClass, RecordError, Rejection, Report, SinkError,
+    TaggedOp,
+};
+
+/// Where and how a PostgreSQL sink writes.
+#[derive(Clone, Debug)]
+pub struct PgConfig {
+    /// libpq-style connection string, e.g. `host=127.0.0.1 user=postgres dbname=app`.
+    pub conninfo: String,
+    /// Schema of tables that row ops name without one.
+    pub schema: String,
+    /// Schema of the offsets table.
+    pub offsets_schema: String,
+    /// Name of the offsets table, created if missing.
+    pub offsets_table: String,
+}
+
+impl PgConfig {
+    /// Defaults: schema `public`, offsets in `public.wb_offsets`.
+    pub fn new(conninfo: impl Into<String>) -> Self {
+        PgConfig {
+            conninfo: conninfo.into(),
+            schema: "public".into(),
+            offsets_schema: "public".into(),
+            offsets_table: "wb_offsets".into(),
+        }
+    }
+}
+
+/// A PostgreSQL target.
+pub struct PgSink {
+    client: Client,
+    config: PgConfig,
+    tables: Vec<TableInfo>,
+    by_name: HashMap<String, usize>,
+    statements: HashMap<String, Statement>,
+    offsets_write: Statement,
+    offsets_read: Statement,
+}
+
+/// Maps a driver error to a [`SinkError`], classifying by SQLSTATE and, for
+/// errors without one, by whether the connection is gone.
+pub(crate) fn pg_error(e: tokio_postgres::Error, context: impl Into<String>) -> SinkError {
+    if let Some(code) = e.code() {
+        let code = code.code().to_string();
+        return SinkError::Database {
+            class: ErrorClass::from_sqlstate(&code),
+            code,
+            context: context.into(),
+            source: Box::new(e),
+        };
+    }
+    let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        return SinkError::Connection(Box::new(e));
+    }
+    SinkError::Database {
+        class: ErrorClass::Fatal,
+        code: String::new(),
+        context: context.into(),
+        source: Box::new(e),
+    }
+}
+
+impl PgSink {
+    /// Connects, creates the offsets table if missing, and reads `tables`
+    /// (as row ops name them) from the catalog. Tables not listed are read
+    /// when a batch first names them.
+    pub async fn connect(config: PgConfig, tables: &[&str]) -> Result<Self, SinkError> {
+        let (client, connection) = tokio_postgres::connect(&config.conninfo, NoTls)
+            .await
+            .map_err(|e| match e.code() {
+                Some(_) => pg_error(e, "connecting"),
+                None => SinkError::Connection(Box::new(e)),
+            })?;
+        // The connection object does the I/O; it ends when the client drops.
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        let offsets = format!(
+            "{}.{}",
+            quote_ident(&config.offsets_schema),
+            quote_ident(&config.offsets_table)
+        );
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {offsets} (job text NOT NULL, shard text NOT NULL, \
+             last_id text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), \
+             PRIMARY KEY (job, shard))"
+        );
+        // Only create when missing, so a sink without CREATE rights on the
+        // schema still starts against an existing table.
+        let exists: Option<String> = client
+            .query_one("SELECT to_regclass($1)::text", &[&offsets])
+            .await
+            .map_err(|e| pg_error(e, "looking for the offsets table"))?
+            .get(0);
+        let created = match exists {
+            Some(_) => Ok(()),
+            None => client.batch_execute(&create).await,
+        };
+        if let Err(e) = created {
+            // Two sinks starting at once can race on IF NOT EXISTS; the
+            // loser sees a duplicate, and the table is there either way.
+            let dup = e
+                .code()
+                .is_some_and(|c| matches!(c.code(), "23505" | "42P07"));
+            if !dup {
+                return Err(pg_error(e, "creating the offsets table"));
+            }
+        }
+        let offsets_write = client
+            .prepare(&format!(
+                "INSERT INTO {offsets} (job, shard, last_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (job, shard) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()"
+            ))
+            .await
+            .map_err(|e| pg_error(e, "preparing the offsets update"))?;
+        let offsets_read = client
+            .prepare(&format!(
+                "SELECT last_id FROM {offsets} WHERE job = $1 AND shard = $2"
+            ))
+            .await
+            .map_err(|e| pg_error(e, "preparing the offsets read"))?;
+        let mut sink = PgSink {
+            client,
+            config,
+            tables: Vec::new(),
+            by_name: HashMap::new(),
+            statements: HashMap::new(),
+            offsets_write,
+            offsets_read,
+        };
+        for name in tables {
+            sink.table(name).await?;
+        }
+        Ok(sink)
+    }
+
+    /// Whether the connection is gone. A client never reconnects: after a
+    /// connection error the pipeline drops this sink and connects anew.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Forgets what was read from the catalog (after the target's schema
+    /// changed); tables are read again as batches name them.
+    pub fn forget_schema(&mut self) {
+        self.tables.clear();
+        self.by_name.clear();
+        self.statements.clear();
+    }
+
+    async fn table(&mut self, name: &str) -> Result<usize, SinkError> {
+        if let Some(&at) = self.by_name.get(name) {
+            return Ok(at);
+        }
+        let (schema, table) = split_table(name, &self.config.schema);
+        let info = schema::load(&self.client, name, schema, table).await?;
+        self.tables.push(info);
+        self.by_name.insert(name.to_string(), self.tables.len() - 1);
+        Ok(self.tables.len() - 1)
+    }
+
+    /// Resolves and converts one change's ops. `Ok(Err(_))` is a record
+    /// error (a value that does not convert); `Err` is a configuration error.
+    fn prepare_change<'b>(
+        &self,
+        ops: &[&'b TaggedOp<'_>],
+    ) -> Result<Result<Vec<Prepared<'b>>, RecordError>, SinkError> {
+        let mut out = Vec::with_capacity(ops.len());
+        for tagged in ops {
+            let tagged: &'b TaggedOp<'_> = tagged;
+            let op = &tagged.op;
+            let table_at = self
+                .by_name
+                .get(op.target.table.as_ref())
+                .copied()
+                .ok_or_else(|| SinkError::UnknownTable {
+                    table: op.target.table.to_string(),
+                })?;
+            let table = &self.tables[table_at];
+            if op.key.is_empty() && op.kind != OpKind::Insert {
+                return Err(SinkError::NoKey {
+                    table: table.name.clone(),
+                    kind: kind_name(op.kind),
+                });
+            }
+            let resolve = |cols: &[wb_abi::Column<'_>]| -> Result<Vec<usize>, SinkError> {
+                cols.iter().map(|c| table.column(&c.name)).collect()
+            };
+            let key_cols = resolve(&op.key)?;
+            let val_cols = resolve(&op.values)?;
+            if op.kind == OpKind::Upsert && !table.is_unique(&key_cols) {
+                return Err(SinkError::NoUniqueKey {
+                    table: table.name.clone(),
+                    columns: op
+                        .key
+                        .iter()
+                        .map(|c| c.name.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            let conv = |cols: &'b [wb_abi::Column<'_>],
+                        idx: &[usize]|
+             -> Result<Vec<PgValue<'b>>, RecordError> {
+                cols.iter()
+                    .zip(idx)
+                    .map(|(c, &i)| {
+                        let info = &table.columns[i];
+                        convert(&c.value, &info.wire).map_err(|_| RecordError::Conversion {
+                            table: table.name.clone(),
+                            key: render_key(&op.key),
+                            column: info.name.clone(),
+                            value: render_cell(&c.value),
+                            expected: info.type_name.clone(),
+                        })
+                    })
+                    .collect()
+            };
+            let key = match conv(&op.key, &key_cols) {
+                Ok(k) => k,
+                Err(r) => return Ok(Err(r)),
+            };
+            let vals = match conv(&op.values, &val_cols) {
+                Ok(v) => v,
+                Err(r) => return Ok(Err(r)),
+            };
+            out.push(Prepared {
+                change: tagged.change,
+                kind: op.kind,
+                table: table_at,
+                key_cols,
+                key,
+                val_cols,
+                vals,
+            });
+        }
+        Ok(Ok(out))
+    }
+
+    async fn statement(&mut self, shape: &plan::Shape) -> Result<Statement, SinkError> {
+        let table = &self.tables[shape.table];
+        let sql = statements::sql(table, shape);
+        if let Some(st) = self.statements.get(&sql) {
+            return Ok(st.clone());
+        }
+        let st = self
+            .client
+            .prepare(&sql)
+            .await
+            .map_err(|e| pg_error(e, format!("preparing a statement on {}", table.name)))?;
+        self.statements.insert(sql, st.clone());
+        Ok(st)
+    }
+
+    /// Runs the statements for `changes` inside `tx`.
+    async fn run(&mut self, changes: &[(usize, Vec<Prepared<'_>>)]) -> Result<(), SinkError> {
+        let ops: Vec<&Prepared<'_>> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
+        for group in plan::plan(&ops) {
+            let st = self.statement(&group.shape).await?;
+            let arrays = statements::params(&group);
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
+                .iter()
+                .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            self.client.execute(&st, &params).await.map_err(|e| {
+                pg_error(
+                    e,
+                    format!("writing to {}", self.tables[group.shape.table].name),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes `changes` under savepoints; a record error splits the failing
+    /// range in halves until the culprit is alone, then rejects it.
+    async fn write_isolating(
+        &mut self,
+        changes: Vec<(usize, Vec<Prepared<'_>>)>,
+        rejected: &mut Vec<Rejection>,
+    ) -> Result<(), SinkError> {
+        let mut pending: std::collections::VecDeque<Vec<(usize, Vec<Prepared<'_>>)>> =
+            std::collections::VecDeque::new();
+        // Called after the whole range failed once: start with its halves.
+        if changes.len() > 1 {
+            let mut first = changes;
+            let second = first.split_off(first.len() / 2);
+            pending.push_back(first);
+            pending.push_back(second);
+        } else if !changes.is_empty() {
+            pending.push_back(changes);
+        }
+        while let Some(range) = pending.pop_front() {
+            self.simple("SAVEPOINT wb_try").await?;
+            match self.run(&range).await {
+                Ok(()) => self.simple("RELEASE SAVEPOINT wb_try").await?,
+                Err(e) if e.class() == ErrorClass::Record => {
+                    self.simple("ROLLBACK TO SAVEPOINT wb_try; RELEASE SAVEPOINT wb_try")
+                        .await?;
+                    if range.len() == 1 {
+                        let (change, ops) = &range[0];
+                        rejected.push(Rejection {
+                            change: *change,
+                            reason: self.refused(ops, &e),
+                        });
+                    } else {
+                        let mut first = range;
+                        let second = first.split_off(first.len() / 2);
+                        pending.push_front(second);
+                        pending.push_front(first);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_in_tx(
+        &mut self,
+        good: Vec<(usize, Vec<Prepared<'_>>)>,
+        rejected: &mut Vec<Rejection>,
+        offsets: &[super::StreamOffset],
+    ) -> Result<(), SinkError> {
+        // The common case first, without savepoints: the whole batch in one
+        // go. Only a record error makes the savepoints of the split worth
+        // their round trips, after rolling back and starting over.
+        match self.run(&good).await {
+            Ok(()) => {}
+            Err(e) if e.class() == ErrorClass::Record => {
+                self.simple("ROLLBACK").await?;
+                self.simple("BEGIN").await?;
+                if let [(change, ops)] = good.as_slice() {
+                    rejected.push(Rejection {
+                        change: *change,
+                        reason: self.refused(ops, &e),
+                    });
+                } else {
+                    self.write_isolating(good, rejected).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        for o in offsets {
+            self.client
+                .execute(&self.offsets_write, &[&o.job, &o.shard, &o.last_id])
+                .await
+                .map_err(|e| pg_error(e, "storing the offset"))?;
+        }
+        Ok(())
+    }
+
+    async fn simple(&self, sql: &str) -> Result<(), SinkError> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pg_error(e, format!("running {sql}")))
+    }
+
+    /// The reason for a change the target refused on its own.
+    fn refused(&self, ops: &[Prepared<'_>], e: &SinkError) -> RecordError {
+        let db = match e {
+            SinkError::Database { source, .. } => source
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(|e| e.as_db_error()),
+            _ => None,
+        };
+        let first = ops.first();
+        let table = db
+            .and_then(|d| d.table().map(str::to_string))
+            .or_else(|| first.map(|op| self.tables[op.table].name.clone()))
+            .unwrap_or_default();
+        let key = first
+            .map(|op| {
+                let t = &self.tables[op.table];
+                let parts: Vec<String> = op
+                    .key_cols
+                    .iter()
+                    .zip(&op.key)
+                    .map(|(&c, v)| format!("{}={}", t.columns[c].name, show(v)))
+                    .collect();
+                format!("({})", parts.join(", "))
+            })
+            .unwrap_or_default();
+        let mut message = db
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string());
+        if let Some(detail) = db.and_then(|d| d.detail()) {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        RecordError::Refused {
+            table,
+            key,
+            column: db.and_then(|d| d.column().map(str::to_string)),
+            code: e.code().unwrap_or_default().to_string(),
+            message,
+        }
+    }
+}
+
+/// A key value as reasons show it: the same spelling as a cell's.
+fn show(v: &PgValue<'_>) -> String {
+    match v {
+        PgValue::Null => "NULL".into(),
+        PgValue::Bool(b) => b.to_string(),
+        PgValue::Int2(i) => i.to_string(),
+        PgValue::Int4(i) => i.to_string(),
+        PgValue::Int8(i) => i.to_string(),
+        PgValue::Float4(f) => f.to_string(),
+        PgValue::Float8(f) => f.to_string(),
+        PgValue::Text(s) | PgValue::Json(s) => format!("{s:?}"),
+        PgValue::Bytes(b) => format!("{} bytes", b.len()),
+        PgValue::Timestamp(t) => t.to_string(),
+        PgValue::Timestamptz(t) => t.to_rfc3339(),
+        PgValue::Date(d) => d.to_string(),
+    }
+}
+
+fn kind_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Upsert => "upsert",
+        OpKind::Delete => "delete",
+        OpKind::DeleteMatching => "delete-matching",
+        OpKind::Insert => "insert",
+    }
+}
+
+impl super::Sink for PgSink {
+    async fn write(&mut self, batch: &Batch<'_>) -> Result<Report, SinkError> {
+        // Read any table not seen yet before the transaction starts.
+        for tagged in &batch.ops {
+            self.table(&tagged.op.target.table).await?;
+        }
+        let mut rejected = Vec::new();
+        let mut good = Vec::new();
+        for (change, ops) in batch.by_change() {
+            match self.prepare_change(&ops)? {
+                Ok(prepared) => good.push((change, prepared)),
+                Err(reason) => rejected.push(Rejection { change, reason }),
+            }
+        }
+        // Explicit BEGIN/COMMIT rather than a borrowed transaction object,
+        // so the statement cache on self stays usable inside it.
+        self.simple("BEGIN").await?;
+        let outcome = self.write_in_tx(good, &mut rejected, &batch.offsets).await;
+        match outcome {
+            Ok(()) => self.simple("COMMIT").await?,
+            Err(e) => {
+                // Best effort: if the connection is gone the server rolls
+                // back by itself.
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+        rejected.sort_by_key(|r| r.change);
+        Ok(Report::from_parts(batch.changes(), rejected))
+    }
+
+    async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
+        let row = self
+            .client
+            .query_opt(&self.offsets_read, &[&job, &shard])
+            .await
+            .map_err(|e| pg_error(e, "reading the stored offset"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}

@@ -1,0 +1,245 @@
+//! Turning a batch's converted ops into multi-row statements without
+//! changing what the batch means.
+//!
+//! Per table, ops are cut into segments in which this order is safe:
+//! delete-matching, then deletes, then upserts, then inserts. A later op of
+//! an earlier kind (a delete-matching after an upsert, say) starts a new
+//! segment. Inside a segment, deletes and upserts are reduced per key: the
+//! last one wins, and a delete followed by an upsert of the same key keeps
+//! the delete too, so the row is rebuilt from the upsert alone.
+
+use std::collections::HashMap;
+
+use wb_abi::OpKind;
+
+use super::convert::PgValue;
+
+/// One row op with its cells converted and its columns resolved.
+#[derive(Clone, Debug)]
+pub struct Prepared<'a> {
+    /// The change the op came from (read by the planner's tests, kept for
+    /// logging which change a statement carried).
+    #[allow(dead_code)]
+    pub change: usize,
+    pub kind: OpKind,
+    pub table: usize,
+    pub key_cols: Vec<usize>,
+    pub key: Vec<PgValue<'a>>,
+    pub val_cols: Vec<usize>,
+    pub vals: Vec<PgValue<'a>>,
+}
+
+/// The shape of a statement: everything its SQL text depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub table: usize,
+    pub kind: OpKind,
+    pub key_cols: Vec<usize>,
+    pub val_cols: Vec<usize>,
+}
+
+/// One statement to run: its shape and its rows, in order.
+#[derive(Debug)]
+pub struct Group<'p, 'a> {
+    pub shape: Shape,
+    pub rows: Vec<&'p Prepared<'a>>,
+}
+
+fn rank(kind: OpKind) -> u8 {
+    match kind {
+        OpKind::DeleteMatching => 0,
+        OpKind::Delete | OpKind::Upsert => 1,
+        OpKind::Insert => 2,
+    }
+}
+
+/// Statements for `ops` (in batch order), in the order to run them.
+pub fn plan<'p, 'a>(ops: &[&'p Prepared<'a>]) -> Vec<Group<'p, 'a>> {
+    // Tables in order of first appearance, each with its ops in order.
+    let mut tables: Vec<(usize, Vec<&'p Prepared<'a>>)> = Vec::new();
+    for op in ops {
+        match tables.iter_mut().find(|(t, _)| *t == op.table) {
+            Some((_, list)) => list.push(op),
+            None => tables.push((op.table, vec![*op])),
+        }
+    }
+    let mut out = Vec::new();
+    for (_, list) in tables {
+        let mut start = 0;
+        let mut top = 0;
+        for (i, op) in list.iter().enumerate() {
+            let r = rank(op.kind);
+            if r < top {
+                segment(&list[start..i], &mut out);
+                start = i;
+            }
+            top = if start == i { r } else { top.max(r) };
+        }
+        segment(&list[start..], &mut out);
+    }
+    out
+}
+
+/// Adds `row` to the group of its shape, keeping groups in first-seen order.
+fn push<'p, 'a>(groups: &mut Vec<Group<'p, 'a>>, shape: Shape, row: &'p Prepared<'a>) {
+    match groups.iter_mut().find(|g| g.shape == shape) {
+        Some(g) => g.rows.push(row),
+        None => groups.push(Group {
+            shape,
+            rows: vec![row],
+        }),
+    }
+}
+
+fn shape_of(op: &Prepared<'_>, kind: OpKind, with_values: bool) -> Shape {
+    Shape {
+        table: op.table,
+        kind,
+        key_cols: op.key_cols.clone(),
+        val_cols: if with_values {
+            op.val_cols.clone()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+struct Keyed<'p, 'a> {
+    last: &'p Prepared<'a>,
+    /// The delete that came before the last upsert, if any.
+    deleted_first: Option<&'p Prepared<'a>>,
+}
+
+fn segment<'p, 'a>(ops: &[&'p Prepared<'a>], out: &mut Vec<Group<'p, 'a>>) {
+    let mut matching = Vec::new();
+    let mut inserts = Vec::new();
+    let mut order: Vec<Vec<u8>> = Vec::new();
+    let mut keyed: HashMap<Vec<u8>, Keyed<'p, 'a>> = HashMap::new();
+    for op in ops {
+        match op.kind {
+            OpKind::DeleteMatching => push(&mut matching, shape_of(op, op.kind, false), op),
+            OpKind::Insert => push(&mut inserts, shape_of(op, op.kind, true), op),
+            OpKind::Delete | OpKind::Upsert => {
+                let id = identity(op);
+                match keyed.get_mut(&id) {
+                    Some(k) => {
+                        if op.kind == OpKind::Upsert && k.last.kind == OpKind::Delete {
+                            k.deleted_first = Some(k.last);
+                        }
+                        k.last = op;
+                    }
+                    None => {
+                        order.push(id.clone());
+                        keyed.insert(
+                            id,
+                            Keyed {
+                                last: op,
+                                deleted_first: None,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut deletes = Vec::new();
+    let mut upserts = Vec::new();
+    for id in &order {
+        let Some(k) = keyed.get(id) else { continue };
+        if let Some(d) = k.deleted_first {
+            push(&mut deletes, shape_of(d, OpKind::Delete, false), d);
+        }
+        match k.last.kind {
+            OpKind::Delete => push(
+                &mut deletes,
+                shape_of(k.last, OpKind::Delete, false),
+                k.last,
+            ),
+            _ => push(&mut upserts, shape_of(k.last, OpKind::Upsert, true), k.last),
+        }
+    }
+    out.extend(matching);
+    out.extend(deletes);
+    out.extend(upserts);
+    out.extend(inserts);
+}
+
+/// The identity of a keyed row: its key columns and their values.
+fn identity(op: &Prepared<'_>) -> Vec<u8> {
+    let mut id = Vec::with_capacity(16 * op.key.len());
+    for (col, value) in op.key_cols.iter().zip(&op.key) {
+        id.extend_from_slice(&(*col as u64).to_le_bytes());
+        value.key_bytes(&mut id);
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(change: usize, kind: OpKind, key: i64, val: i64) -> Prepared<'static> {
+        Prepared {
+            change,
+            kind,
+            table: 0,
+            key_cols: vec![0],
+            key: vec![PgValue::Int8(key)],
+            val_cols: if kind == OpKind::Delete {
+                vec![]
+            } else {
+                vec![1]
+            },
+            vals: if kind == OpKind::Delete {
+                vec![]
+            } else {
+                vec![PgValue::Int8(val)]
+            },
+        }
+    }
+
+    fn summary(groups: &[Group<'_, '_>]) -> Vec<(OpKind, Vec<usize>)> {
+        groups
+            .iter()
+            .map(|g| (g.shape.kind, g.rows.iter().map(|r| r.change).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn last_op_per_key_wins_and_delete_then_upsert_keeps_both() {
+        let ops = [
+            op(0, OpKind::Upsert, 1, 10),
+            op(1, OpKind::Upsert, 1, 11),
+            op(2, OpKind::Delete, 2, 0),
+            op(3, OpKind::Upsert, 2, 20),
+            op(4, OpKind::Upsert, 3, 30),
+            op(5, OpKind::Delete, 3, 0),
+        ];
+        let refs: Vec<&Prepared<'_>> = ops.iter().collect();
+        assert_eq!(
+            summary(&plan(&refs)),
+            vec![(OpKind::Delete, vec![2, 5]), (OpKind::Upsert, vec![1, 3])]
+        );
+    }
+
+    #[test]
+    fn delete_matching_after_an_upsert_starts_a_new_segment() {
+        let mut dm = op(1, OpKind::DeleteMatching, 1, 0);
+        dm.val_cols.clear();
+        dm.vals.clear();
+        let ops = [
+            op(0, OpKind::Upsert, 1, 10),
+            dm,
+            op(2, OpKind::Insert, 1, 12),
+        ];
+        let refs: Vec<&Prepared<'_>> = ops.iter().collect();
+        assert_eq!(
+            summary(&plan(&refs)),
+            vec![
+                (OpKind::Upsert, vec![0]),
+                (OpKind::DeleteMatching, vec![1]),
+                (OpKind::Insert, vec![2])
+            ]
+        );
+    }
+}
