@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod control;
+pub mod pipeline;
 pub mod sink;
 pub mod source;
 pub mod transform;

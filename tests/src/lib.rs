@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 pub use redis;
 
+pub mod guests;
+
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,9 @@
 
 use wb_engine::transform::{Cell, ChangeData, OpKind, TransformError, ValueData};
 
-use crate::{guests, host, limits};
+use wb_tests::guests;
+
+use crate::{host, limits};
 
 fn customer(id: &str, fields: &[(&str, &str)]) -> ChangeData {
     ChangeData {

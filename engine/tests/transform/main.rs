@@ -1,12 +1,13 @@
 //! The transform host against real guest components, built from
 //! `engine/tests/guests/` by the test set-up.
 
-mod guests;
 mod jobs;
 mod mapper;
 
 use std::sync::OnceLock;
+
 use std::time::{Duration, Instant};
+use wb_tests::guests;
 
 use wb_engine::transform::{
     Cell, ChangeData, Limits, OpKind, TransformError, ValueData, WasmHost, WasmTransform,

@@ -2,7 +2,9 @@
 
 use wb_engine::transform::{Cell, ChangeData, OpKind, TransformError, ValueData};
 
-use crate::{guests, host, limits};
+use wb_tests::guests;
+
+use crate::{host, limits};
 
 const SPEC: &str = "output target public.users upsert
 key user_id key_part(1)

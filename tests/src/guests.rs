@@ -1,4 +1,4 @@
-//! Builds guest crates into components for the tests, once per test run.
+//! Builds guest crates (Wasm components) for the tests, once per test binary.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

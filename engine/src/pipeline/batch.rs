@@ -1,0 +1,193 @@
+//! One batch, from the entries read to their acknowledgement.
+//!
+//! The order is what makes the guarantees: the target's transaction (rows
+//! and stream offset together) commits first, then rejected changes go to
+//! the dead-letter stream, and only then are the entries acknowledged. A
+//! crash anywhere before the acknowledgement leaves the entries pending, to
+//! be processed again; the stored offset tells the next run which of them
+//! the target already has.
+
+use redis::aio::ConnectionLike;
+use wb_abi::ChangeData;
+
+use crate::control::dlq::{self, DeadLetter, Stage};
+use crate::control::JobStream;
+use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
+use crate::source::{coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead};
+use crate::transform::WasmTransform;
+
+use super::error::PipelineError;
+
+/// What became of a batch.
+#[derive(Debug, Default, PartialEq)]
+pub struct BatchOutcome {
+    /// Entries read (all acknowledged).
+    pub entries: usize,
+    /// Keys whose rows were written.
+    pub delivered: usize,
+    /// Changes skipped because the target already had them (an earlier run
+    /// committed them but stopped before acknowledging).
+    pub skipped: usize,
+    /// Changes sent to the dead-letter stream.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// One job on one shard, ready to process batches.
+pub struct JobRunner<'a, S> {
+    pub stream: JobStream,
+    pub transform: &'a WasmTransform,
+    pub sink: &'a mut S,
+    /// Cap of the dead-letter stream.
+    pub dlq_max: usize,
+    /// The target's stored offset for this job and shard: entries at or
+    /// below it are already written.
+    pub committed: Option<StreamId>,
+}
+
+impl<S: Sink> JobRunner<'_, S> {
+    /// Processes `read` (entries of this job's stream) and acknowledges it.
+    pub async fn process(
+        &mut self,
+        reader: &mut ShardReader,
+        read: StreamRead,
+    ) -> Result<BatchOutcome, PipelineError> {
+        let mut outcome = BatchOutcome {
+            entries: read.entries.len() + read.malformed.len() + read.vanished.len(),
+            ..BatchOutcome::default()
+        };
+        let mut ack: Vec<StreamId> = read.vanished.clone();
+        for (id, reason) in &read.malformed {
+            ack.push(*id);
+            outcome.dead_letters.push(DeadLetter {
+                key: Vec::new(),
+                event: String::new(),
+                stream_id: id.to_string(),
+                stage: Stage::Capture,
+                reason: format!("malformed stream entry: {reason}"),
+                row: None,
+            });
+        }
+        let batch = coalesce(read.entries);
+        ack.extend(&batch.ids);
+        let last_id = batch.ids.iter().max().copied();
+        if let Some(flush) = batch.flush {
+            // Emptying the target tables on a flush is not built yet: say so
+            // where an operator looks, rather than pass over it.
+            outcome.dead_letters.push(DeadLetter {
+                key: Vec::new(),
+                event: crate::source::FLUSH_EVENT.to_owned(),
+                stream_id: flush.to_string(),
+                stage: Stage::Capture,
+                reason: "the database was flushed; wb does not yet empty the target tables, \
+                         so rows of keys that existed before the flush remain"
+                    .to_owned(),
+                row: None,
+            });
+        }
+        let (fresh, skipped): (Vec<Captured>, Vec<Captured>) = batch
+            .changes
+            .into_iter()
+            .partition(|c| self.committed.is_none_or(|done| c.id > done));
+        outcome.skipped = skipped.len();
+
+        let values = fetch_values(reader.connection(), &fresh).await?;
+        let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len());
+        let mut origins: Vec<&Captured> = Vec::with_capacity(fresh.len());
+        for (captured, value) in fresh.iter().zip(values) {
+            match value {
+                Ok(value) => {
+                    changes.push(ChangeData {
+                        key: captured.key.clone(),
+                        event: captured.event.clone(),
+                        stream_id: captured.id.to_string(),
+                        value,
+                    });
+                    origins.push(captured);
+                }
+                Err(e) => {
+                    outcome
+                        .dead_letters
+                        .push(letter(captured, Stage::Fetch, e.to_string(), None))
+                }
+            }
+        }
+
+        let output = self.transform.run(&changes)?;
+        let mut ops: Vec<TaggedOp<'_>> = Vec::new();
+        let mut transformed: Vec<usize> = Vec::new();
+        for (index, result) in output.iter().enumerate() {
+            match result {
+                Ok(row_ops) => {
+                    transformed.push(index);
+                    ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
+                }
+                Err(e) => outcome.dead_letters.push(letter(
+                    origins[index],
+                    Stage::Transform,
+                    e.to_string(),
+                    None,
+                )),
+            }
+        }
+
+        if let Some(last_id) = last_id {
+            let batch = Batch {
+                ops,
+                offsets: vec![StreamOffset {
+                    job: self.stream.job.clone(),
+                    shard: self.stream.tag.clone(),
+                    last_id: last_id.to_string(),
+                }],
+            };
+            let report = self.sink.write(&batch).await?;
+            self.committed = Some(last_id);
+            for rejection in &report.rejected {
+                let row = batch
+                    .ops
+                    .iter()
+                    .find(|t| t.change == rejection.change)
+                    .map(|t| format!("{:?}", t.op));
+                outcome.dead_letters.push(letter(
+                    origins[rejection.change],
+                    Stage::Write,
+                    rejection.reason.to_string(),
+                    row,
+                ));
+            }
+            outcome.delivered = transformed
+                .iter()
+                .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
+                .count();
+        }
+
+        push_dead_letters(
+            reader.connection(),
+            &self.stream,
+            self.dlq_max,
+            &outcome.dead_letters,
+        )
+        .await?;
+        reader.acknowledge(&self.stream.stream(), &ack).await?;
+        Ok(outcome)
+    }
+}
+
+fn letter(captured: &Captured, stage: Stage, reason: String, row: Option<String>) -> DeadLetter {
+    DeadLetter {
+        key: captured.key.clone(),
+        event: captured.event.clone(),
+        stream_id: captured.id.to_string(),
+        stage,
+        reason,
+        row,
+    }
+}
+
+async fn push_dead_letters<C: ConnectionLike>(
+    con: &mut C,
+    stream: &JobStream,
+    max: usize,
+    letters: &[DeadLetter],
+) -> Result<(), PipelineError> {
+    Ok(dlq::push(con, &stream.dead_letters(), max, letters).await?)
+}

@@ -1,0 +1,29 @@
+//! Errors that stop a batch as a whole.
+
+use crate::sink::SinkError;
+use crate::source::SourceError;
+use crate::transform::TransformError;
+
+/// Why a batch was not completed. Its entries stay pending in the stream and
+/// are read again: nothing is lost, and nothing is acknowledged early.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("reading from Redis: {0}")]
+    Source(#[from] SourceError),
+    #[error("transforming: {0}")]
+    Transform(#[from] TransformError),
+    #[error("writing to the target: {0}")]
+    Sink(#[from] SinkError),
+}
+
+impl PipelineError {
+    /// Whether the same batch may succeed later without anyone changing
+    /// anything (a connection, a timeout, a failover).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Source(e) => e.is_transient(),
+            PipelineError::Transform(e) => e.is_transient(),
+            PipelineError::Sink(e) => e.is_transient(),
+        }
+    }
+}
