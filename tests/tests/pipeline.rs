@@ -1,12 +1,14 @@
 //! One job end to end on real parts: Valkey with the capture module, the
 //! source stage, the stock mapper component in the Wasm host, and the SQLite
-//! sink; batches processed through `JobRunner`.
+//! and PostgreSQL sinks; batches processed through `JobRunner`.
 
 use std::time::Duration;
 
 use wb_engine::control::JobStream;
 use wb_engine::pipeline::JobRunner;
+use wb_engine::sink::postgres::{PgConfig, PgSink};
 use wb_engine::sink::sqlite::{SqliteConfig, SqliteSink};
+use wb_engine::sink::Sink;
 use wb_engine::source::{ShardReader, StreamId};
 use wb_engine::transform::{Limits, WasmHost, WasmTransform};
 use wb_tests::redis::{self, Connection};
@@ -53,23 +55,140 @@ fn sqlite_target(dir: &TempDir) -> (SqliteSink, rusqlite::Connection) {
     (sink, db)
 }
 
-fn rows(db: &rusqlite::Connection) -> Vec<(String, Option<String>, Option<i64>)> {
-    let mut stmt = db
-        .prepare("SELECT user_id, first_name, age FROM users ORDER BY user_id")
-        .expect("select");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+type Row = (String, Option<String>, Option<i64>);
+
+/// Where the rows land, read back for comparing.
+enum Target {
+    Sqlite(rusqlite::Connection),
+    Postgres {
+        client: tokio_postgres::Client,
+        schema: String,
+    },
+}
+
+impl Target {
+    async fn rows(&self) -> Vec<Row> {
+        match self {
+            Target::Sqlite(db) => {
+                let mut stmt = db
+                    .prepare("SELECT user_id, first_name, age FROM users ORDER BY user_id")
+                    .expect("select");
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .expect("query")
+                    .collect::<Result<_, _>>()
+                    .expect("rows")
+            }
+            Target::Postgres { client, schema } => client
+                .query(
+                    &format!(
+                        "SELECT user_id, first_name, age FROM \"{schema}\".users ORDER BY user_id"
+                    ),
+                    &[],
+                )
+                .await
+                .expect("select")
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        }
+    }
+
+    async fn stored_offset(&self) -> Option<String> {
+        match self {
+            Target::Sqlite(db) => db
+                .query_row(
+                    "SELECT last_id FROM wb_offsets WHERE job = 'users'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok(),
+            Target::Postgres { client, schema } => client
+                .query_opt(
+                    &format!("SELECT last_id FROM \"{schema}\".wb_offsets WHERE job = 'users'"),
+                    &[],
+                )
+                .await
+                .expect("select")
+                .map(|r| r.get(0)),
+        }
+    }
+}
+
+fn pg_conninfo() -> String {
+    std::env::var("WB_TEST_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
+}
+
+/// A PostgreSQL schema of its own, dropped when the test ends.
+struct PgSchema {
+    name: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // The test's runtime may be gone: drop it from a fresh one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok((client, conn)) =
+                        tokio_postgres::connect(&pg_conninfo(), tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = client
+                            .batch_execute(&format!("DROP SCHEMA \"{name}\" CASCADE"))
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+async fn postgres_target() -> (PgSink, Target, PgSchema) {
+    let schema = format!("wb_pipeline_{}", std::process::id());
+    let (client, conn) = tokio_postgres::connect(&pg_conninfo(), tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL is reachable at WB_TEST_PG or 127.0.0.1:5432");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\";
+             CREATE TABLE \"{schema}\".users (user_id text PRIMARY KEY, first_name text, age bigint);"
+        ))
+        .await
+        .expect("test schema");
+    let mut config = PgConfig::new(pg_conninfo());
+    config.schema = schema.clone();
+    config.offsets_schema = schema.clone();
+    let sink = PgSink::connect(config, &["users"]).await.expect("sink");
+    let guard = PgSchema {
+        name: schema.clone(),
+    };
+    (sink, Target::Postgres { client, schema }, guard)
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
+    let dir = TempDir::new("pipeline");
+    let (mut sink, db) = sqlite_target(&dir);
+    changes_flow_and_bad_ones_are_dead_lettered(&mut sink, &Target::Sqlite(db)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn changes_flow_from_redis_into_postgres_and_bad_ones_are_dead_lettered() {
+    let (mut sink, target, _schema) = postgres_target().await;
+    changes_flow_and_bad_ones_are_dead_lettered(&mut sink, &target).await;
+}
+
+async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, target: &Target) {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
     let mut con = server.connection();
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
-    let dir = TempDir::new("pipeline");
-    let (mut sink, db) = sqlite_target(&dir);
     let transform = mapper();
     let mut reader = ShardReader::connect(&server.url(), BLOCK)
         .await
@@ -78,7 +197,7 @@ async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
     let mut runner = JobRunner {
         stream: JobStream::parse(USERS).expect("job stream"),
         transform: &transform,
-        sink: &mut sink,
+        sink,
         dlq_max: 1000,
         committed: None,
     };
@@ -102,7 +221,7 @@ async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
     assert_eq!(outcome.dead_letters.len(), 1);
     assert_eq!(outcome.dead_letters[0].key, b"user:3");
     assert_eq!(
-        rows(&db),
+        target.rows().await,
         vec![
             ("1".into(), Some("Ada L.".into()), Some(36)),
             ("2".into(), Some("Bob".into()), Some(41)),
@@ -130,7 +249,7 @@ async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
     let outcome = runner.process(&mut reader, read).await.expect("batch");
     assert!(outcome.dead_letters.is_empty(), "{outcome:?}");
     assert_eq!(
-        rows(&db),
+        target.rows().await,
         vec![
             ("1".into(), Some("Ada L.".into()), Some(36)),
             ("3".into(), Some("Cy".into()), Some(29)),
@@ -148,14 +267,7 @@ async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
         read_stream(&mut con, USERS, None).is_empty(),
         "acknowledged entries trimmed"
     );
-    let stored: String = db
-        .query_row(
-            "SELECT last_id FROM wb_offsets WHERE job = 'users'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("offset row");
-    assert_eq!(Some(stored), last);
+    assert_eq!(target.stored_offset().await, last);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -190,7 +302,11 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
     let outcome = runner.process(&mut reader, read).await.expect("batch");
     assert_eq!(outcome.skipped, 1);
     assert_eq!(outcome.delivered, 1);
-    assert_eq!(rows(&db), vec![("2".into(), Some("Bob".into()), None)]);
+    let target = Target::Sqlite(db);
+    assert_eq!(
+        target.rows().await,
+        vec![("2".into(), Some("Bob".into()), None)]
+    );
     assert!(reader
         .read_pending(USERS, 100)
         .await
