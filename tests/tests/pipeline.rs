@@ -314,3 +314,146 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
         .entries
         .is_empty());
 }
+
+/// What the target should hold for the keys `user:*` in Redis now.
+fn expected_rows(con: &mut Connection) -> Vec<Row> {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("user:*").query(con).expect("KEYS");
+    let mut rows: Vec<Row> = keys
+        .iter()
+        .map(|key| {
+            let fields: std::collections::HashMap<String, String> =
+                redis::cmd("HGETALL").arg(key).query(con).expect("HGETALL");
+            (
+                key.trim_start_matches("user:").to_owned(),
+                fields.get("fname").cloned(),
+                fields.get("age").and_then(|a| a.parse().ok()),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A small seeded generator, so a failing run can be repeated.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Random writes to 300 hash keys: sets, field removals, deletes, expiries.
+fn random_writes(con: &mut Connection, rng: &mut Rng, count: usize) {
+    for _ in 0..count {
+        let key = format!("user:{}", rng.below(300));
+        match rng.below(10) {
+            0 => cmd(con, &["DEL", &key]),
+            1 => cmd(con, &["HDEL", &key, "age"]),
+            2 => cmd(con, &["PEXPIRE", &key, &(1 + rng.below(50)).to_string()]),
+            _ => cmd(
+                con,
+                &[
+                    "HSET",
+                    &key,
+                    "fname",
+                    &format!("n{}", rng.below(1000)),
+                    "age",
+                    &rng.below(100).to_string(),
+                ],
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_converges_and_survives_a_stop_and_restart() {
+    use wb_engine::pipeline::{ShardWorker, WorkerSettings};
+
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
+    let dir = TempDir::new("worker");
+    let path = dir.path().join("target.db");
+    let (_sink, db) = sqlite_target(&dir);
+    let target = Target::Sqlite(db);
+    let worker = |stop| {
+        let worker = ShardWorker {
+            url: server.url(),
+            jobs: [("users".to_owned(), mapper())].into_iter().collect(),
+            sink: SqliteSink::open(SqliteConfig::new(&path), &["users"]).expect("sink"),
+            settings: WorkerSettings {
+                read_batch_size: 200,
+                block: Duration::from_millis(100),
+                ..WorkerSettings::default()
+            },
+        };
+        tokio::spawn(worker.run(stop))
+    };
+    let mut rng = Rng(0x5eed_2026);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first = worker(stopped);
+    random_writes(&mut con, &mut rng, 3000);
+    stop.send(true).expect("stop the worker");
+    let stats = first
+        .await
+        .expect("join")
+        .expect("the worker stops cleanly");
+    assert!(stats.entries > 0, "{stats:?}");
+
+    // Changes made while no engine runs wait in the stream.
+    random_writes(&mut con, &mut rng, 2000);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let second = worker(stopped);
+    random_writes(&mut con, &mut rng, 2000);
+
+    let mut last = Vec::new();
+    let mut converged = false;
+    for _ in 0..300 {
+        let want = expected_rows(&mut con);
+        last = target.rows().await;
+        if last == want {
+            converged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).expect("stop the worker");
+    let stats = second
+        .await
+        .expect("join")
+        .expect("the worker stops cleanly");
+    let want = expected_rows(&mut con);
+    assert!(
+        converged,
+        "target never matched Redis: {} rows vs {} expected",
+        last.len(),
+        want.len()
+    );
+    assert_eq!(
+        target.rows().await,
+        want,
+        "target equals Redis after the stop"
+    );
+    assert!(!want.is_empty());
+    assert_eq!(stats.dead_letters, 0);
+    let dlq: usize = redis::cmd("XLEN")
+        .arg("wb:{0}:dlq:users")
+        .query(&mut con)
+        .expect("XLEN");
+    assert_eq!(dlq, 0);
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg(USERS)
+        .arg("wb")
+        .query(&mut con)
+        .expect("XPENDING");
+    assert_eq!(
+        pending.first(),
+        Some(&redis::Value::Int(0)),
+        "entries left pending: {pending:?}"
+    );
+}

@@ -3,11 +3,14 @@
 //! operations, written to the target in one transaction with the stream
 //! offset, rejected changes dead-lettered, and only then acknowledged.
 //!
-//! Not built yet: the worker loop that reads every job stream of a shard
-//! with retries and backoff, and `wb-engine run`.
+//! [`ShardWorker`] runs every job stream of one shard that way, with
+//! retries, until it is told to stop. Not built yet: `wb-engine run`, which
+//! builds the workers from the configuration.
 
 mod batch;
 mod error;
+mod worker;
 
 pub use batch::{BatchOutcome, JobRunner};
 pub use error::PipelineError;
+pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

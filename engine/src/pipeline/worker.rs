@@ -1,0 +1,246 @@
+//! The worker of one shard: every job stream on it, batch after batch, until
+//! told to stop.
+//!
+//! On start it re-processes its own pending entries (a previous run's
+//! unfinished batches), then reads new ones as they arrive. A transient
+//! failure (Redis or the target unreachable, a timeout, a failover) leaves
+//! the batch pending and is retried with exponential backoff and jitter for
+//! as long as it takes; a vanished consumer group is created again. Any
+//! other failure stops the worker with its error, entries still pending.
+//! A stop request is honoured between batches: the batch in flight finishes
+//! and is acknowledged first.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::control::JobStream;
+use crate::sink::Sink;
+use crate::source::{ShardReader, StreamId, StreamRead};
+use crate::transform::WasmTransform;
+
+use super::batch::{BatchOutcome, JobRunner};
+use super::error::PipelineError;
+
+/// How a worker reads and retries.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Entries read from each stream per batch.
+    pub read_batch_size: usize,
+    /// Longest wait for new entries before checking for a stop request.
+    pub block: Duration,
+    /// First retry delay after a transient failure; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Cap of each job's dead-letter stream.
+    pub dlq_max_messages: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            read_batch_size: 1000,
+            block: Duration::from_millis(500),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            dlq_max_messages: 1000,
+        }
+    }
+}
+
+/// Totals of a worker's run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub batches: u64,
+    pub entries: u64,
+    pub delivered: u64,
+    pub skipped: u64,
+    pub dead_letters: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+}
+
+/// One shard's worker: its jobs (by name, with their transforms) and the
+/// target they write to.
+pub struct ShardWorker<S> {
+    pub url: String,
+    pub jobs: HashMap<String, WasmTransform>,
+    pub sink: S,
+    pub settings: WorkerSettings,
+}
+
+impl<S: Sink> ShardWorker<S> {
+    /// Runs until `stop` turns true (returns the totals) or a failure that
+    /// retrying cannot mend.
+    pub async fn run(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<WorkerStats, PipelineError> {
+        let mut stats = WorkerStats::default();
+        let mut backoff = Backoff::new(self.settings.min_backoff, self.settings.max_backoff);
+        loop {
+            if *stop.borrow() {
+                return Ok(stats);
+            }
+            match self.session(&mut stop, &mut stats, &mut backoff).await {
+                Ok(()) => return Ok(stats),
+                Err(e) if e.is_transient() || is_missing_group(&e) => {
+                    stats.retries += 1;
+                    tracing::warn!(error = %e, "retrying after a transient failure");
+                    let delay = backoff.next_delay();
+                    // Wake early for a stop request.
+                    let _ = tokio::time::timeout(delay, stop.changed()).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One connection's worth of work: set up, drain pending, then follow
+    /// the streams. Returns `Ok` only when asked to stop.
+    async fn session(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+        stats: &mut WorkerStats,
+        backoff: &mut Backoff,
+    ) -> Result<(), PipelineError> {
+        let mut reader = ShardReader::connect(&self.url, self.settings.block).await?;
+        let streams: Vec<JobStream> = reader
+            .job_streams()
+            .await?
+            .iter()
+            .filter_map(|name| JobStream::parse(name))
+            .filter(|s| self.jobs.contains_key(&s.job))
+            .collect();
+        let mut committed: HashMap<String, Option<StreamId>> = HashMap::new();
+        for stream in &streams {
+            reader.ensure_group(&stream.stream()).await?;
+            let stored = self.sink.stored_offset(&stream.job, &stream.tag).await?;
+            committed.insert(stream.job.clone(), stored.and_then(|id| id.parse().ok()));
+        }
+        // A previous run's unfinished batches first, in order.
+        for stream in &streams {
+            loop {
+                let read = reader
+                    .read_pending(&stream.stream(), self.settings.read_batch_size)
+                    .await?;
+                if read.entries.is_empty() && read.malformed.is_empty() && read.vanished.is_empty()
+                {
+                    break;
+                }
+                self.process(&mut reader, stream, read, &mut committed, stats)
+                    .await?;
+            }
+        }
+        backoff.reset();
+        let names: Vec<String> = streams.iter().map(JobStream::stream).collect();
+        while !*stop.borrow() {
+            let reads = reader
+                .read_new(&names, self.settings.read_batch_size, self.settings.block)
+                .await?;
+            for read in reads {
+                let Some(stream) = streams.iter().find(|s| s.stream() == read.stream) else {
+                    continue;
+                };
+                self.process(&mut reader, stream, read, &mut committed, stats)
+                    .await?;
+            }
+            backoff.reset();
+        }
+        Ok(())
+    }
+
+    async fn process(
+        &mut self,
+        reader: &mut ShardReader,
+        stream: &JobStream,
+        read: StreamRead,
+        committed: &mut HashMap<String, Option<StreamId>>,
+        stats: &mut WorkerStats,
+    ) -> Result<(), PipelineError> {
+        let Some(transform) = self.jobs.get(&stream.job) else {
+            return Ok(());
+        };
+        let mut runner = JobRunner {
+            stream: stream.clone(),
+            transform,
+            sink: &mut self.sink,
+            dlq_max: self.settings.dlq_max_messages,
+            committed: committed.get(&stream.job).copied().flatten(),
+        };
+        let outcome: BatchOutcome = runner.process(reader, read).await?;
+        committed.insert(stream.job.clone(), runner.committed);
+        stats.batches += 1;
+        stats.entries += outcome.entries as u64;
+        stats.delivered += outcome.delivered as u64;
+        stats.skipped += outcome.skipped as u64;
+        stats.dead_letters += outcome.dead_letters.len() as u64;
+        Ok(())
+    }
+}
+
+fn is_missing_group(e: &PipelineError) -> bool {
+    matches!(e, PipelineError::Source(s) if s.is_missing_group())
+}
+
+/// Exponential backoff with jitter.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Backoff {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.subsec_nanos().into());
+        Backoff {
+            min,
+            max,
+            next: min,
+            seed: seed | 1,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+
+    /// The delay before the next retry: the current step, scaled by a
+    /// random factor in [0.5, 1.0) so that many workers do not retry in step.
+    fn next_delay(&mut self) -> Duration {
+        // xorshift64: good enough for jitter, no dependency.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let fraction = 0.5 + (self.seed % 1000) as f64 / 2000.0;
+        let delay = self.next.mul_f64(fraction);
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(800));
+        let delays: Vec<Duration> = (0..6).map(|_| b.next_delay()).collect();
+        let caps = [100, 200, 400, 800, 800, 800];
+        for (d, cap) in delays.iter().zip(caps) {
+            let cap = Duration::from_millis(cap);
+            assert!(
+                *d >= cap / 2 && *d < cap,
+                "{d:?} not in [{:?}, {cap:?})",
+                cap / 2
+            );
+        }
+        b.reset();
+        assert!(b.next_delay() < Duration::from_millis(100));
+    }
+}
