@@ -1,0 +1,148 @@
+//! `wb-engine run` as a user runs it: the binary, a project directory, a
+//! real Valkey with the capture module, a SQLite target.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wb_tests::redis;
+use wb_tests::{guests, workspace_root, Flavor, Server, ServerOptions, TempDir};
+
+fn engine(project: &Path, server: &Server, db: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("run")
+        .arg("--dir")
+        .arg(project)
+        .arg("--mapper")
+        .arg(guests::build("sdk/mapper-component"))
+        .env("WB_REDIS_URL", server.url())
+        .env("WB_SQLITE_PATH", db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wb-engine starts")
+}
+
+fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
+    let db = rusqlite::Connection::open(db).expect("open");
+    let mut stmt = db
+        .prepare("SELECT user_id, first_name, email FROM users ORDER BY user_id")
+        .expect("select");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn terminate(child: Child) -> (bool, String) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let output = child.wait_with_output().expect("wb-engine exits");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let dir = TempDir::new("cli");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create db")
+        .execute_batch("CREATE TABLE users (user_id TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT)")
+        .expect("create table");
+    let project = workspace_root().join("jobs/quickstart");
+    let child = engine(&project, &server, &db);
+    // The engine registers the job; wait for it before writing.
+    let registered = (0..500).any(|_| {
+        let streams: Vec<String> = redis::cmd("WB.STREAMS").query(&mut con).unwrap_or_default();
+        if streams.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !streams.is_empty()
+    });
+    assert!(registered, "the engine did not register its job");
+    let _: () = redis::cmd("HSET")
+        .arg("user:1")
+        .arg(&[
+            "first_name",
+            "Ann",
+            "last_name",
+            "Lee",
+            "email",
+            "Ann@Example.COM",
+        ])
+        .query(&mut con)
+        .expect("HSET");
+    let _: () = redis::cmd("HSET")
+        .arg("user:2")
+        .arg(&["first_name", "Bob"])
+        .query(&mut con)
+        .expect("HSET");
+    let _: () = redis::cmd("HSET")
+        .arg("order:9")
+        .arg(&["total", "3"])
+        .query(&mut con)
+        .expect("HSET");
+    let want = vec![
+        (
+            "1".to_owned(),
+            Some("Ann".to_owned()),
+            Some("ann@example.com".to_owned()),
+        ),
+        ("2".to_owned(), Some("Bob".to_owned()), None),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows(&db) != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _: () = redis::cmd("DEL")
+        .arg("user:2")
+        .query(&mut con)
+        .expect("DEL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows(&db) != want[..1] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, log) = terminate(child);
+    assert_eq!(rows(&db), want[..1], "engine log:\n{log}");
+    assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn run_names_the_file_and_field_of_a_bad_project() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let dir = TempDir::new("cli-bad");
+    std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "connections:\n  target:\n    type: sqlite\n    path: x.db\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("jobs/users.yaml"),
+        "source:\n  redis:\n    key_pattern: 'user:*'\noutput:\n  - uses: relational.write\n    with:\n      connection: elsewhere\n      table: users\n      keys: [id]\n      mapping: [name]\n",
+    )
+    .expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .env("WB_REDIS_URL", server.url())
+        .output()
+        .expect("wb-engine runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("users.yaml")
+            && stderr.contains("'elsewhere'")
+            && stderr.contains("target"),
+        "{stderr}"
+    );
+}
