@@ -160,3 +160,33 @@ fn postgres_conninfo(conn: &Connection, what: &str) -> anyhow::Result<String> {
     }
     Ok(parts.join(" "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_conninfo_quotes_values_and_resolves_the_environment() {
+        std::env::set_var("WB_TEST_CONNINFO_PASSWORD", "it's secret");
+        let conn = Connection {
+            kind: ConnectionKind::Postgresql,
+            host: Some(EnvString::new("127.0.0.1")),
+            port: Some(PortValue::Number(5432)),
+            database: Some(EnvString::new("test")),
+            user: Some(EnvString::new("postgres")),
+            password: Some(EnvString::new("${WB_TEST_CONNINFO_PASSWORD}")),
+            path: None,
+        };
+        assert_eq!(
+            postgres_conninfo(&conn, "connection 'target'").expect("conninfo"),
+            r"host='127.0.0.1' dbname='test' user='postgres' password='it\'s secret' port=5432"
+        );
+        let missing = Connection {
+            password: Some(EnvString::new("${WB_TEST_CONNINFO_UNSET}")),
+            ..conn
+        };
+        let err = postgres_conninfo(&missing, "connection 'target'").expect_err("unset variable");
+        assert!(err.to_string().contains("password"), "{err}");
+        assert!(!err.to_string().contains("secret"));
+    }
+}
