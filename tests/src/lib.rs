@@ -299,6 +299,16 @@ impl Drop for Server {
     }
 }
 
+/// Runs one command given as words; panics with the command if it fails.
+pub fn cmd(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
+}
+
 /// One stream entry: its ID and its fields in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

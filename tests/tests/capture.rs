@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use wb_tests::redis::{self, Connection};
-use wb_tests::{read_stream, wait_until, Entry, Flavor, Server, ServerOptions};
+use wb_tests::{cmd, read_stream, wait_until, Entry, Flavor, Server, ServerOptions};
 
 /// Runs each listed scenario once per supported server.
 macro_rules! on_both_servers {
@@ -39,15 +39,6 @@ on_both_servers!(
 );
 
 const USERS: &str = "wb:{0}:changes:users";
-
-fn cmd(con: &mut Connection, args: &[&str]) -> redis::Value {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con)
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")))
-}
 
 fn set_job(con: &mut Connection, name: &str, pattern: &str, excluded: &[&str]) -> String {
     let mut c = redis::cmd("WB.JOB.SET");

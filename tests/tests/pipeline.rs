@@ -12,7 +12,7 @@ use wb_engine::sink::Sink;
 use wb_engine::source::{ShardReader, StreamId};
 use wb_engine::transform::{Limits, WasmHost, WasmTransform};
 use wb_tests::redis::{self, Connection};
-use wb_tests::{guests, read_stream, Flavor, Server, ServerOptions, TempDir};
+use wb_tests::{cmd, guests, read_stream, Flavor, Server, ServerOptions, TempDir};
 
 const USERS: &str = "wb:{0}:changes:users";
 const BLOCK: Duration = Duration::from_millis(200);
@@ -21,16 +21,6 @@ key user_id key_part(1)
 value first_name fname
 value age age
 ";
-
-fn cmd(con: &mut Connection, args: &[&str]) {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    let _: redis::Value = c
-        .query(con)
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-}
 
 fn mapper() -> WasmTransform {
     let path = guests::build("sdk/mapper-component");
@@ -365,7 +355,7 @@ fn random_writes(con: &mut Connection, rng: &mut Rng, count: usize) {
                     &rng.below(100).to_string(),
                 ],
             ),
-        }
+        };
     }
 }
 

@@ -6,20 +6,10 @@ use std::time::{Duration, Instant};
 use wb_abi::ValueData;
 use wb_engine::source::{coalesce, fetch_values, FetchError, KeyKind, ShardReader, GROUP};
 use wb_tests::redis::{self, Connection};
-use wb_tests::{Flavor, Server, ServerOptions};
+use wb_tests::{cmd, Flavor, Server, ServerOptions};
 
 const USERS: &str = "wb:{0}:changes:users";
 const BLOCK: Duration = Duration::from_millis(200);
-
-fn cmd(con: &mut Connection, args: &[&str]) {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    let _: redis::Value = c
-        .query(con)
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-}
 
 fn setup() -> (Server, Connection) {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
