@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Drain benchmark: N hash changes already in a job's stream, written to
+# PostgreSQL by `wb-engine run`, against the raw limit measured in the same
+# run: the same rows loaded by COPY into a temporary table, then one
+# INSERT ... ON CONFLICT into an identical target table.
+#
+# Also reports the engine's peak resident memory (VmHWM) during the drain.
+#
+# Usage: bench/drain.sh [changes]   (default 200000)
+# Needs: scripts/setup.sh done; cargo build --release -p wb-capture -p wb-engine;
+#        the mapper component (scripts/quickstart.sh builds it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-200000}
+engine="$root/target/release/wb-engine"
+mapper="$root/target/guests/wasm32-wasip2/release/wb_mapper_component.wasm"
+for f in "$engine" "$mapper" "$root/target/release/libwb_capture.so"; do
+  [ -f "$f" ] || { echo "missing $f: build it first (see the header)" >&2; exit 1; }
+done
+pg="psql -h 127.0.0.1 -U postgres -d test -q -v ON_ERROR_STOP=1"
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+engine_pid=""
+cleanup() {
+  [ -n "$engine_pid" ] && kill "$engine_pid" 2>/dev/null || true
+  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  $pg -c "DROP SCHEMA IF EXISTS wb_drain CASCADE" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cols="f1 text, f2 text, f3 text, f4 text, f5 text, f6 text, f7 text, f8 text, f9 text, f10 text"
+$pg -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS wb_drain CASCADE; CREATE SCHEMA wb_drain;
+        CREATE TABLE wb_drain.users (user_id text PRIMARY KEY, $cols);
+        CREATE TABLE wb_drain.raw (user_id text PRIMARY KEY, $cols);"
+
+mkdir -p "$work/project/jobs"
+cat > "$work/project/config.yaml" <<YAML
+connections:
+  target: {type: postgresql, host: 127.0.0.1, port: 5432, database: test, user: postgres}
+applier: {read_batch_size: 1000}
+YAML
+cat > "$work/project/jobs/drain.yaml" <<YAML
+source: {redis: {key_pattern: "user:*"}}
+output:
+  - uses: relational.write
+    with:
+      connection: target
+      schema: wb_drain
+      table: users
+      keys: [{user_id: "key_part(1)"}]
+      mapping: [f1, f2, f3, f4, f5, f6, f7, f8, f9, f10]
+YAML
+
+"$root/.deps/bin/valkey-server" --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --daemonize yes \
+  --logfile "$work/valkey.log" --loadmodule "$root/target/release/libwb_capture.so"
+for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$port" WB.JOB.SET drain 'user:*' >/dev/null
+
+# The changes, written before the engine starts: N distinct hashes of 10 fields.
+python3 - "$n" "$work" <<'PY'
+import sys
+n, work = int(sys.argv[1]), sys.argv[2]
+def resp(*args):
+    out = [f"*{len(args)}\r\n"]
+    for a in args:
+        out.append(f"${len(a.encode())}\r\n{a}\r\n")
+    return "".join(out)
+with open(f"{work}/writes.resp", "w") as w, open(f"{work}/rows.csv", "w") as c:
+    for i in range(n):
+        fields = [f"value-{j}-{i:08d}" for j in range(1, 11)]
+        args = ["HSET", f"user:{i}"]
+        for j, v in enumerate(fields, 1):
+            args += [f"f{j}", v]
+        w.write(resp(*args))
+        c.write(",".join([str(i)] + fields) + "\n")
+PY
+redis-cli -p "$port" --pipe < "$work/writes.resp" >/dev/null
+stream_len=$(redis-cli -p "$port" XLEN 'wb:{0}:changes:drain')
+[ "$stream_len" -eq "$n" ] || { echo "stream holds $stream_len of $n changes" >&2; exit 1; }
+
+# The engine drains the stream.
+start=$(date +%s.%N)
+WB_REDIS_URL="redis://127.0.0.1:$port" "$engine" run --dir "$work/project" --mapper "$mapper" \
+  2>"$work/engine.log" &
+engine_pid=$!
+peak=0
+while :; do
+  kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log" >&2; exit 1; }
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status" 2>/dev/null || echo 0)
+  [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+  rows=$($pg -Atc "SELECT count(*) FROM wb_drain.users")
+  [ "$rows" -ge "$n" ] && break
+  sleep 0.2
+done
+end=$(date +%s.%N)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status")
+[ "$hwm" -gt "$peak" ] && peak=$hwm
+kill -TERM "$engine_pid"; wait "$engine_pid" || true; engine_pid=""
+pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
+engine_s=$(echo "$end - $start" | bc -l)
+
+# The raw limit: the same rows by COPY into a temporary table, then one upsert.
+raw_start=$(date +%s.%N)
+$pg <<SQL
+CREATE TEMP TABLE load (user_id text, $cols);
+\copy load FROM '$work/rows.csv' WITH (FORMAT csv)
+INSERT INTO wb_drain.raw SELECT * FROM load
+  ON CONFLICT (user_id) DO UPDATE SET f1 = EXCLUDED.f1, f2 = EXCLUDED.f2, f3 = EXCLUDED.f3,
+  f4 = EXCLUDED.f4, f5 = EXCLUDED.f5, f6 = EXCLUDED.f6, f7 = EXCLUDED.f7, f8 = EXCLUDED.f8,
+  f9 = EXCLUDED.f9, f10 = EXCLUDED.f10;
+SQL
+raw_end=$(date +%s.%N)
+raw_s=$(echo "$raw_end - $raw_start" | bc -l)
+same=$($pg -Atc "SELECT count(*) FROM wb_drain.users u JOIN wb_drain.raw r USING (user_id)
+                 WHERE (u.f1, u.f5, u.f10) = (r.f1, r.f5, r.f10)")
+
+printf '| changes | engine drain s | engine changes/s | raw COPY+upsert s | raw rows/s | ratio | engine peak RSS MiB | rows equal to raw | left pending |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f | %d | %s |\n' "$n" "$engine_s" \
+  "$(echo "$n / $engine_s" | bc -l)" "$raw_s" "$(echo "$n / $raw_s" | bc -l)" \
+  "$(echo "$raw_s / $engine_s" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$same" "$pending"
