@@ -97,6 +97,7 @@ end=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status")
 [ "$hwm" -gt "$peak" ] && peak=$hwm
 kill -TERM "$engine_pid"; wait "$engine_pid" || true; engine_pid=""
+timings=$(grep -o "fetch_ms=[0-9]* transform_ms=[0-9]* write_ms=[0-9]* acknowledge_ms=[0-9]*" "$work/engine.log" | tail -n 1)
 pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
 engine_s=$(echo "$end - $start" | bc -l)
 
@@ -120,3 +121,5 @@ printf '|---|---|---|---|---|---|---|---|---|\n'
 printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f | %d | %s |\n' "$n" "$engine_s" \
   "$(echo "$n / $engine_s" | bc -l)" "$raw_s" "$(echo "$n / $raw_s" | bc -l)" \
   "$(echo "$raw_s / $engine_s" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$same" "$pending"
+echo
+echo "engine time by stage: $timings"

@@ -81,6 +81,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             delivered = stats.delivered,
             dead_letters = stats.dead_letters,
             retries = stats.retries,
+            fetch_ms = stats.timings.fetch.as_millis() as u64,
+            transform_ms = stats.timings.transform.as_millis() as u64,
+            write_ms = stats.timings.write.as_millis() as u64,
+            acknowledge_ms = stats.timings.acknowledge.as_millis() as u64,
             "stopped"
         );
         Ok(())

@@ -7,6 +7,8 @@
 //! be processed again; the stored offset tells the next run which of them
 //! the target already has.
 
+use std::time::{Duration, Instant};
+
 use redis::aio::ConnectionLike;
 use wb_abi::ChangeData;
 
@@ -30,6 +32,29 @@ pub struct BatchOutcome {
     pub skipped: usize,
     /// Changes sent to the dead-letter stream.
     pub dead_letters: Vec<DeadLetter>,
+    /// Where the batch's time went.
+    pub timings: StageTimings,
+}
+
+/// Time spent in each stage of a batch (or, summed, of many).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTimings {
+    /// Reading the keys' values from Redis.
+    pub fetch: Duration,
+    pub transform: Duration,
+    /// The target's transaction.
+    pub write: Duration,
+    /// Dead letters and acknowledgement.
+    pub acknowledge: Duration,
+}
+
+impl std::ops::AddAssign for StageTimings {
+    fn add_assign(&mut self, other: StageTimings) {
+        self.fetch += other.fetch;
+        self.transform += other.transform;
+        self.write += other.write;
+        self.acknowledge += other.acknowledge;
+    }
 }
 
 /// One job on one shard, ready to process batches.
@@ -90,7 +115,9 @@ impl<S: Sink> JobRunner<'_, S> {
             .partition(|c| self.committed.is_none_or(|done| c.id > done));
         outcome.skipped = skipped.len();
 
+        let started = Instant::now();
         let values = fetch_values(reader.connection(), &fresh).await?;
+        let fetched = Instant::now();
         let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len());
         let mut origins: Vec<&Captured> = Vec::with_capacity(fresh.len());
         for (captured, value) in fresh.iter().zip(values) {
@@ -113,6 +140,7 @@ impl<S: Sink> JobRunner<'_, S> {
         }
 
         let output = self.transform.run(&changes)?;
+        let transformed_at = Instant::now();
         let mut ops: Vec<TaggedOp<'_>> = Vec::new();
         let mut transformed: Vec<usize> = Vec::new();
         for (index, result) in output.iter().enumerate() {
@@ -160,6 +188,7 @@ impl<S: Sink> JobRunner<'_, S> {
                 .count();
         }
 
+        let written = Instant::now();
         push_dead_letters(
             reader.connection(),
             &self.stream,
@@ -168,6 +197,12 @@ impl<S: Sink> JobRunner<'_, S> {
         )
         .await?;
         reader.acknowledge(&self.stream.stream(), &ack).await?;
+        outcome.timings = StageTimings {
+            fetch: fetched - started,
+            transform: transformed_at - fetched,
+            write: written - transformed_at,
+            acknowledge: written.elapsed(),
+        };
         Ok(outcome)
     }
 }

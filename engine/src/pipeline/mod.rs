@@ -11,6 +11,6 @@ mod batch;
 mod error;
 mod worker;
 
-pub use batch::{BatchOutcome, JobRunner};
+pub use batch::{BatchOutcome, JobRunner, StageTimings};
 pub use error::PipelineError;
 pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

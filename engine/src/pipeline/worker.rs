@@ -20,7 +20,7 @@ use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
 
-use super::batch::{BatchOutcome, JobRunner};
+use super::batch::{BatchOutcome, JobRunner, StageTimings};
 use super::error::PipelineError;
 
 /// How a worker reads and retries.
@@ -59,6 +59,8 @@ pub struct WorkerStats {
     pub dead_letters: u64,
     /// Transient failures retried.
     pub retries: u64,
+    /// Time spent per stage, over all batches.
+    pub timings: StageTimings,
 }
 
 /// One shard's worker: its jobs (by name, with their transforms) and the
@@ -176,6 +178,7 @@ impl<S: Sink> ShardWorker<S> {
         stats.delivered += outcome.delivered as u64;
         stats.skipped += outcome.skipped as u64;
         stats.dead_letters += outcome.dead_letters.len() as u64;
+        stats.timings += outcome.timings;
         Ok(())
     }
 }
