@@ -1,7 +1,11 @@
 //! Errors in configuration files, located by file, line and field.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::suggest::tidy;
 
 /// A configuration file that cannot be used as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,3 +32,29 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// The text of a configuration file, or an error naming it.
+    pub fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            field: None,
+            message: format!("cannot read: {e}"),
+        })
+    }
+
+    /// `text` (from `path`) parsed as YAML into `T`, or an error with the
+    /// line and field serde reported.
+    pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+        serde_yaml::from_str(text).map_err(|e| {
+            let (field, message) = tidy(&e.to_string());
+            ConfigError {
+                file: path.to_path_buf(),
+                line: e.location().map_or(0, |l| l.line()),
+                field,
+                message,
+            }
+        })
+    }
+}

@@ -12,7 +12,6 @@ use wb_mapper::{
 };
 
 use super::error::ConfigError;
-use super::suggest::tidy;
 
 /// A parsed job file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -180,26 +179,12 @@ pub enum ColumnSpec {
 impl Job {
     /// Reads and validates a job file.
     pub fn load(path: &Path) -> Result<Job, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            field: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Job::parse(path, &text)
+        Job::parse(path, &ConfigError::read(path)?)
     }
 
     /// Parses and validates job text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Job, ConfigError> {
-        let job: Job = serde_yaml::from_str(text).map_err(|e| {
-            let (field, message) = tidy(&e.to_string());
-            ConfigError {
-                file: path.to_path_buf(),
-                line: e.location().map_or(0, |l| l.line()),
-                field,
-                message,
-            }
-        })?;
+        let job: Job = ConfigError::parse_yaml(path, text)?;
         job.to_mapper_spec(path, text)?;
         Ok(job)
     }

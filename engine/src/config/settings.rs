@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::error::ConfigError;
-use super::suggest::tidy;
 
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -133,26 +132,12 @@ pub enum ErrorHandling {
 impl Settings {
     /// Reads and validates `config.yaml`.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            field: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        Settings::parse(path, &text)
+        Settings::parse(path, &ConfigError::read(path)?)
     }
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
-        let settings: Settings = serde_yaml::from_str(text).map_err(|e| {
-            let (field, message) = tidy(&e.to_string());
-            ConfigError {
-                file: path.to_path_buf(),
-                line: e.location().map_or(0, |l| l.line()),
-                field,
-                message,
-            }
-        })?;
+        let settings: Settings = ConfigError::parse_yaml(path, text)?;
         for (name, connection) in &settings.connections {
             let missing = |what: &str| ConfigError {
                 file: path.to_path_buf(),

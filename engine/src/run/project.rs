@@ -74,10 +74,7 @@ impl Project {
         let mut jobs = Vec::new();
         let mut connections = BTreeSet::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| ProjectError::Read {
-                path: file.clone(),
-                source,
-            })?;
+            let text = ConfigError::read(&file)?;
             let job = Job::parse(&file, &text)?;
             let name = file
                 .file_stem()
