@@ -11,6 +11,7 @@ mod batch;
 mod error;
 pub mod postgres;
 pub mod sqlite;
+mod table;
 
 pub use batch::{Batch, Rejection, Report, StreamOffset, TaggedOp};
 pub use error::{ErrorClass, RecordError, SinkError};

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::error::Error as _;
 
 use tokio_postgres::{Client, NoTls, Statement};
-use wb_abi::OpKind;
 
 use self::convert::{convert, PgValue};
 use self::plan::Prepared;
@@ -200,28 +199,7 @@ impl PgSink {
                     table: op.target.table.to_string(),
                 })?;
             let table = &self.tables[table_at];
-            if op.key.is_empty() && op.kind != OpKind::Insert {
-                return Err(SinkError::NoKey {
-                    table: table.name.clone(),
-                    kind: kind_name(op.kind),
-                });
-            }
-            let resolve = |cols: &[wb_abi::Column<'_>]| -> Result<Vec<usize>, SinkError> {
-                cols.iter().map(|c| table.column(&c.name)).collect()
-            };
-            let key_cols = resolve(&op.key)?;
-            let val_cols = resolve(&op.values)?;
-            if op.kind == OpKind::Upsert && !table.is_unique(&key_cols) {
-                return Err(SinkError::NoUniqueKey {
-                    table: table.name.clone(),
-                    columns: op
-                        .key
-                        .iter()
-                        .map(|c| c.name.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            let (key_cols, val_cols) = table.keys.resolve(op)?;
             let conv = |cols: &'b [wb_abi::Column<'_>],
                         idx: &[usize]|
              -> Result<Vec<PgValue<'b>>, RecordError> {
@@ -437,15 +415,6 @@ fn show(v: &PgValue<'_>) -> String {
         PgValue::Timestamp(t) => t.to_string(),
         PgValue::Timestamptz(t) => t.to_rfc3339(),
         PgValue::Date(d) => d.to_string(),
-    }
-}
-
-fn kind_name(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Upsert => "upsert",
-        OpKind::Delete => "delete",
-        OpKind::DeleteMatching => "delete-matching",
-        OpKind::Insert => "insert",
     }
 }
 

@@ -1,10 +1,9 @@
 //! What the sink knows about a target table, read from the catalog.
 
-use std::collections::HashMap;
-
 use tokio_postgres::GenericClient;
 
 use super::pg_error;
+use crate::sink::table::TableKeys;
 use crate::sink::SinkError;
 
 /// How a column's values travel: bound in the binary form of a known type,
@@ -99,29 +98,8 @@ pub struct TableInfo {
     /// `"schema"."table"`, quoted.
     pub qualified: String,
     pub columns: Vec<ColumnInfo>,
-    by_name: HashMap<String, usize>,
-    /// Column index sets of the primary key and each unique index, sorted.
-    unique: Vec<Vec<usize>>,
-}
-
-impl TableInfo {
-    pub fn column(&self, name: &str) -> Result<usize, SinkError> {
-        self.by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| SinkError::UnknownColumn {
-                table: self.name.clone(),
-                column: name.to_string(),
-            })
-    }
-
-    /// Whether ON CONFLICT can use exactly these key columns.
-    pub fn is_unique(&self, key: &[usize]) -> bool {
-        let mut sorted = key.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        sorted.len() == key.len() && self.unique.contains(&sorted)
-    }
+    /// Column names and unique column sets.
+    pub keys: TableKeys,
 }
 
 const COLUMNS: &str =
@@ -163,12 +141,12 @@ pub async fn load(
         });
     }
     let mut columns = Vec::with_capacity(rows.len());
-    let mut by_name = HashMap::with_capacity(rows.len());
+    let mut keys = TableKeys::new(name);
     for row in rows {
         let col: String = row.get(0);
         let typname: String = row.get(1);
         let formatted: String = row.get(2);
-        by_name.insert(col.clone(), columns.len());
+        keys.add_column(&col, columns.len());
         columns.push(ColumnInfo {
             name: col,
             wire: Wire::from_catalog(&typname, &formatted),
@@ -179,15 +157,10 @@ pub async fn load(
         .query(UNIQUE, &[&schema, &table])
         .await
         .map_err(|e| pg_error(e, format!("reading the keys of {name}")))?;
-    let mut unique = Vec::new();
     for row in rows {
         let names: Vec<String> = row.get(0);
-        let mut set: Vec<usize> = names
-            .iter()
-            .filter_map(|n| by_name.get(n).copied())
-            .collect();
-        set.sort_unstable();
-        unique.push(set);
+        let set: Vec<usize> = names.iter().filter_map(|n| keys.index(n)).collect();
+        keys.add_unique(set);
     }
     Ok(TableInfo {
         name: name.to_string(),
@@ -197,7 +170,6 @@ pub async fn load(
             crate::sink::quote_ident(table)
         ),
         columns,
-        by_name,
-        unique,
+        keys,
     })
 }

@@ -159,33 +159,7 @@ impl SqliteSink {
                     table: op.target.table.to_string(),
                 }
             })?;
-            if op.key.is_empty() && op.kind != OpKind::Insert {
-                return Err(SinkError::NoKey {
-                    table: table.name.clone(),
-                    kind: "keyed",
-                });
-            }
-            let key_cols: Vec<usize> = op
-                .key
-                .iter()
-                .map(|c| table.column(&c.name))
-                .collect::<Result<_, _>>()?;
-            let val_cols: Vec<usize> = op
-                .values
-                .iter()
-                .map(|c| table.column(&c.name))
-                .collect::<Result<_, _>>()?;
-            if op.kind == OpKind::Upsert && !table.is_unique(&key_cols) {
-                return Err(SinkError::NoUniqueKey {
-                    table: table.name.clone(),
-                    columns: op
-                        .key
-                        .iter()
-                        .map(|c| c.name.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            let (key_cols, val_cols) = table.keys.resolve(op)?;
             let with_values = matches!(op.kind, OpKind::Upsert | OpKind::Insert);
             let mut values = Vec::with_capacity(op.key.len() + op.values.len());
             let cells = op.key.iter().zip(&key_cols);

@@ -1,11 +1,10 @@
 //! What the sink knows about a SQLite table, read with the table-valued
 //! pragma functions (the table name is bound, never formatted in).
 
-use std::collections::HashMap;
-
 use rusqlite::Connection;
 
 use super::sqlite_error;
+use crate::sink::table::TableKeys;
 use crate::sink::SinkError;
 
 /// SQLite's type affinity, from the declared column type by its own rules.
@@ -50,27 +49,8 @@ pub struct TableInfo {
     pub name: String,
     pub quoted: String,
     pub columns: Vec<ColumnInfo>,
-    by_name: HashMap<String, usize>,
-    unique: Vec<Vec<usize>>,
-}
-
-impl TableInfo {
-    pub fn column(&self, name: &str) -> Result<usize, SinkError> {
-        self.by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| SinkError::UnknownColumn {
-                table: self.name.clone(),
-                column: name.to_string(),
-            })
-    }
-
-    pub fn is_unique(&self, key: &[usize]) -> bool {
-        let mut sorted = key.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        sorted.len() == key.len() && self.unique.contains(&sorted)
-    }
+    /// Column names and unique column sets.
+    pub keys: TableKeys,
 }
 
 /// Reads table `name` (in the main database).
@@ -89,14 +69,14 @@ pub fn load(conn: &Connection, name: &str) -> Result<TableInfo, SinkError> {
         })
         .map_err(|e| sqlite_error(e, ctx()))?;
     let mut columns = Vec::new();
-    let mut by_name = HashMap::new();
+    let mut keys = TableKeys::new(name);
     let mut pk: Vec<(i64, usize)> = Vec::new();
     for row in rows {
         let (col, declared, pk_pos) = row.map_err(|e| sqlite_error(e, ctx()))?;
         if pk_pos > 0 {
             pk.push((pk_pos, columns.len()));
         }
-        by_name.insert(col.clone(), columns.len());
+        keys.add_column(&col, columns.len());
         columns.push(ColumnInfo {
             name: col,
             affinity: Affinity::of(&declared),
@@ -109,11 +89,8 @@ pub fn load(conn: &Connection, name: &str) -> Result<TableInfo, SinkError> {
             table: name.to_string(),
         });
     }
-    let mut unique = Vec::new();
     if !pk.is_empty() {
-        let mut set: Vec<usize> = pk.iter().map(|&(_, c)| c).collect();
-        set.sort_unstable();
-        unique.push(set);
+        keys.add_unique(pk.iter().map(|&(_, c)| c).collect());
     }
     // Unique indexes without a WHERE clause and without expressions: the
     // ones an ON CONFLICT column list can name.
@@ -129,21 +106,20 @@ pub fn load(conn: &Connection, name: &str) -> Result<TableInfo, SinkError> {
         })
         .map_err(|e| sqlite_error(e, ctx()))?;
     let mut current: Option<(String, Option<Vec<usize>>)> = None;
-    let finish = |entry: Option<(String, Option<Vec<usize>>)>, unique: &mut Vec<Vec<usize>>| {
-        if let Some((_, Some(mut set))) = entry {
-            set.sort_unstable();
-            unique.push(set);
+    let finish = |entry: Option<(String, Option<Vec<usize>>)>, keys: &mut TableKeys| {
+        if let Some((_, Some(set))) = entry {
+            keys.add_unique(set);
         }
     };
     for row in rows {
         let (index, col) = row.map_err(|e| sqlite_error(e, ctx()))?;
         if current.as_ref().is_none_or(|(name, _)| *name != index) {
-            finish(current.take(), &mut unique);
+            finish(current.take(), &mut keys);
             current = Some((index, Some(Vec::new())));
         }
         if let Some((_, cols)) = current.as_mut() {
             // An expression column has no name: ON CONFLICT cannot use it.
-            match col.and_then(|c| by_name.get(&c).copied()) {
+            match col.and_then(|c| keys.index(&c)) {
                 Some(c) => {
                     if let Some(v) = cols.as_mut() {
                         v.push(c)
@@ -153,13 +129,12 @@ pub fn load(conn: &Connection, name: &str) -> Result<TableInfo, SinkError> {
             }
         }
     }
-    finish(current.take(), &mut unique);
+    finish(current.take(), &mut keys);
     Ok(TableInfo {
         name: name.to_string(),
         quoted: crate::sink::quote_ident(name),
         columns,
-        by_name,
-        unique,
+        keys,
     })
 }
 
