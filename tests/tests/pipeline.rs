@@ -447,3 +447,59 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
         "entries left pending: {pending:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_rides_out_a_redis_restart() {
+    use wb_engine::pipeline::{ShardWorker, WorkerSettings};
+
+    let mut server = Server::start(ServerOptions::new(Flavor::Valkey).appendonly());
+    let mut con = server.connection();
+    cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
+    let dir = TempDir::new("worker-restart");
+    let path = dir.path().join("target.db");
+    let (_sink, db) = sqlite_target(&dir);
+    let target = Target::Sqlite(db);
+    let worker = ShardWorker {
+        url: server.url(),
+        jobs: [("users".to_owned(), mapper())].into_iter().collect(),
+        sink: SqliteSink::open(SqliteConfig::new(&path), &["users"]).expect("sink"),
+        settings: WorkerSettings {
+            read_batch_size: 200,
+            block: Duration::from_millis(100),
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(500),
+            ..WorkerSettings::default()
+        },
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(stopped));
+    let mut rng = Rng(0xfeed_7);
+    random_writes(&mut con, &mut rng, 1000);
+    drop(con);
+    // SHUTDOWN (the AOF keeps data, streams and the job table) and start
+    // again on the same port: the worker's connection breaks meanwhile.
+    server.restart();
+    let mut con = server.connection();
+    random_writes(&mut con, &mut rng, 1000);
+
+    let mut converged = false;
+    for _ in 0..300 {
+        if target.rows().await == expected_rows(&mut con) {
+            converged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).expect("stop the worker");
+    let stats = running
+        .await
+        .expect("join")
+        .expect("the worker stops cleanly");
+    assert!(
+        converged,
+        "target never matched Redis after the restart: {stats:?}"
+    );
+    assert_eq!(target.rows().await, expected_rows(&mut con));
+    assert!(stats.retries > 0, "the restart was not noticed: {stats:?}");
+    assert_eq!(stats.dead_letters, 0);
+}
