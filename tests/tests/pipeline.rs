@@ -473,7 +473,7 @@ async fn a_worker_rides_out_a_redis_restart() {
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
-    let mut rng = Rng(0xfeed_7);
+    let mut rng = Rng(0x000f_eed7);
     random_writes(&mut con, &mut rng, 1000);
     drop(con);
     // SHUTDOWN (the AOF keeps data, streams and the job table) and start
