@@ -15,8 +15,10 @@ use wb_abi::ChangeData;
 use crate::control::dlq::{self, DeadLetter, Stage};
 use crate::control::JobStream;
 use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
-use crate::source::{coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead};
-use crate::transform::WasmTransform;
+use crate::source::{
+    acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead,
+};
+use crate::transform::{BatchOutput, WasmTransform};
 
 use super::error::PipelineError;
 
@@ -57,7 +59,203 @@ impl std::ops::AddAssign for StageTimings {
     }
 }
 
-/// One job on one shard, ready to process batches.
+/// A batch whose values are read and transformed: everything the target's
+/// transaction and the acknowledgement need, and nothing that borrows from
+/// the reader, so the next batch can be read while this one is written.
+pub struct PreparedBatch {
+    stream: JobStream,
+    /// Entries read, counting malformed and vanished ones.
+    entries: usize,
+    skipped: usize,
+    /// The changes given to the transform, by index (rejections name them so).
+    origins: Vec<Captured>,
+    output: BatchOutput,
+    /// Every entry id to acknowledge once the batch is done.
+    ack: Vec<StreamId>,
+    /// The newest entry of the batch: the offset stored with its rows.
+    last_id: Option<StreamId>,
+    dead_letters: Vec<DeadLetter>,
+    fetch: Duration,
+    transform: Duration,
+}
+
+impl PreparedBatch {
+    pub fn stream(&self) -> &JobStream {
+        &self.stream
+    }
+
+    /// The newest entry id in the batch.
+    pub fn last_id(&self) -> Option<StreamId> {
+        self.last_id
+    }
+}
+
+/// Coalesces `read` (entries of `stream`), reads the current values of its
+/// keys over `con` and runs them through `transform`. Entries at or below
+/// `committed` are already in the target: they are only acknowledged.
+pub async fn prepare<C: ConnectionLike>(
+    con: &mut C,
+    stream: &JobStream,
+    transform: &WasmTransform,
+    committed: Option<StreamId>,
+    read: StreamRead,
+) -> Result<PreparedBatch, PipelineError> {
+    let entries = read.entries.len() + read.malformed.len() + read.vanished.len();
+    let mut dead_letters = Vec::new();
+    let mut ack: Vec<StreamId> = read.vanished;
+    for (id, reason) in read.malformed {
+        ack.push(id);
+        dead_letters.push(DeadLetter {
+            key: Vec::new(),
+            event: String::new(),
+            stream_id: id.to_string(),
+            stage: Stage::Capture,
+            reason: format!("malformed stream entry: {reason}"),
+            row: None,
+        });
+    }
+    let batch = coalesce(read.entries);
+    ack.extend(&batch.ids);
+    let last_id = batch.ids.iter().max().copied();
+    if let Some(flush) = batch.flush {
+        // Emptying the target tables on a flush is not built yet: say so
+        // where an operator looks, rather than pass over it.
+        dead_letters.push(DeadLetter {
+            key: Vec::new(),
+            event: crate::source::FLUSH_EVENT.to_owned(),
+            stream_id: flush.to_string(),
+            stage: Stage::Capture,
+            reason: "the database was flushed; wb does not yet empty the target tables, \
+                     so rows of keys that existed before the flush remain"
+                .to_owned(),
+            row: None,
+        });
+    }
+    let (fresh, skipped): (Vec<Captured>, Vec<Captured>) = batch
+        .changes
+        .into_iter()
+        .partition(|c| committed.is_none_or(|done| c.id > done));
+
+    let started = Instant::now();
+    let values = fetch_values(con, &fresh).await?;
+    let fetched = Instant::now();
+    let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len());
+    let mut origins: Vec<Captured> = Vec::with_capacity(fresh.len());
+    for (captured, value) in fresh.into_iter().zip(values) {
+        match value {
+            Ok(value) => {
+                changes.push(ChangeData {
+                    key: captured.key.clone(),
+                    event: captured.event.clone(),
+                    stream_id: captured.id.to_string(),
+                    value,
+                });
+                origins.push(captured);
+            }
+            Err(e) => dead_letters.push(letter(&captured, Stage::Fetch, e.to_string(), None)),
+        }
+    }
+    let output = transform.run(&changes)?;
+    Ok(PreparedBatch {
+        stream: stream.clone(),
+        entries,
+        skipped: skipped.len(),
+        origins,
+        output,
+        ack,
+        last_id,
+        dead_letters,
+        fetch: fetched - started,
+        transform: fetched.elapsed(),
+    })
+}
+
+/// Writes `batch` to the target in one transaction with its stream offset,
+/// then dead-letters what was rejected and acknowledges the entries over
+/// `con`.
+pub async fn commit<S: Sink, C: ConnectionLike>(
+    sink: &mut S,
+    con: &mut C,
+    dlq_max: usize,
+    batch: PreparedBatch,
+) -> Result<BatchOutcome, PipelineError> {
+    let started = Instant::now();
+    let PreparedBatch {
+        stream,
+        entries,
+        skipped,
+        origins,
+        output,
+        ack,
+        last_id,
+        mut dead_letters,
+        fetch,
+        transform,
+    } = batch;
+    let mut ops: Vec<TaggedOp<'_>> = Vec::new();
+    let mut transformed: Vec<usize> = Vec::new();
+    for (index, result) in output.iter().enumerate() {
+        match result {
+            Ok(row_ops) => {
+                transformed.push(index);
+                ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
+            }
+            Err(e) => dead_letters.push(letter(
+                &origins[index],
+                Stage::Transform,
+                e.to_string(),
+                None,
+            )),
+        }
+    }
+    let mut delivered = 0;
+    if let Some(last_id) = last_id {
+        let batch = Batch {
+            ops,
+            offsets: vec![StreamOffset {
+                job: stream.job.clone(),
+                shard: stream.tag.clone(),
+                last_id: last_id.to_string(),
+            }],
+        };
+        let report = sink.write(&batch).await?;
+        for rejection in &report.rejected {
+            let row = batch
+                .ops
+                .iter()
+                .find(|t| t.change == rejection.change)
+                .map(|t| format!("{:?}", t.op));
+            dead_letters.push(letter(
+                &origins[rejection.change],
+                Stage::Write,
+                rejection.reason.to_string(),
+                row,
+            ));
+        }
+        delivered = transformed
+            .iter()
+            .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
+            .count();
+    }
+    let written = Instant::now();
+    dlq::push(con, &stream.dead_letters(), dlq_max, &dead_letters).await?;
+    acknowledge(con, &stream.stream(), &ack).await?;
+    Ok(BatchOutcome {
+        entries,
+        delivered,
+        skipped,
+        dead_letters,
+        timings: StageTimings {
+            fetch,
+            transform,
+            write: written - started,
+            acknowledge: written.elapsed(),
+        },
+    })
+}
+
+/// One job on one shard, processing one batch at a time: read values,
+/// transform, write, acknowledge, all over the reader's connection.
 pub struct JobRunner<'a, S> {
     pub stream: JobStream,
     pub transform: &'a WasmTransform,
@@ -76,133 +274,19 @@ impl<S: Sink> JobRunner<'_, S> {
         reader: &mut ShardReader,
         read: StreamRead,
     ) -> Result<BatchOutcome, PipelineError> {
-        let mut outcome = BatchOutcome {
-            entries: read.entries.len() + read.malformed.len() + read.vanished.len(),
-            ..BatchOutcome::default()
-        };
-        let mut ack: Vec<StreamId> = read.vanished.clone();
-        for (id, reason) in &read.malformed {
-            ack.push(*id);
-            outcome.dead_letters.push(DeadLetter {
-                key: Vec::new(),
-                event: String::new(),
-                stream_id: id.to_string(),
-                stage: Stage::Capture,
-                reason: format!("malformed stream entry: {reason}"),
-                row: None,
-            });
-        }
-        let batch = coalesce(read.entries);
-        ack.extend(&batch.ids);
-        let last_id = batch.ids.iter().max().copied();
-        if let Some(flush) = batch.flush {
-            // Emptying the target tables on a flush is not built yet: say so
-            // where an operator looks, rather than pass over it.
-            outcome.dead_letters.push(DeadLetter {
-                key: Vec::new(),
-                event: crate::source::FLUSH_EVENT.to_owned(),
-                stream_id: flush.to_string(),
-                stage: Stage::Capture,
-                reason: "the database was flushed; wb does not yet empty the target tables, \
-                         so rows of keys that existed before the flush remain"
-                    .to_owned(),
-                row: None,
-            });
-        }
-        let (fresh, skipped): (Vec<Captured>, Vec<Captured>) = batch
-            .changes
-            .into_iter()
-            .partition(|c| self.committed.is_none_or(|done| c.id > done));
-        outcome.skipped = skipped.len();
-
-        let started = Instant::now();
-        let values = fetch_values(reader.connection(), &fresh).await?;
-        let fetched = Instant::now();
-        let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len());
-        let mut origins: Vec<&Captured> = Vec::with_capacity(fresh.len());
-        for (captured, value) in fresh.iter().zip(values) {
-            match value {
-                Ok(value) => {
-                    changes.push(ChangeData {
-                        key: captured.key.clone(),
-                        event: captured.event.clone(),
-                        stream_id: captured.id.to_string(),
-                        value,
-                    });
-                    origins.push(captured);
-                }
-                Err(e) => {
-                    outcome
-                        .dead_letters
-                        .push(letter(captured, Stage::Fetch, e.to_string(), None))
-                }
-            }
-        }
-
-        let output = self.transform.run(&changes)?;
-        let transformed_at = Instant::now();
-        let mut ops: Vec<TaggedOp<'_>> = Vec::new();
-        let mut transformed: Vec<usize> = Vec::new();
-        for (index, result) in output.iter().enumerate() {
-            match result {
-                Ok(row_ops) => {
-                    transformed.push(index);
-                    ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
-                }
-                Err(e) => outcome.dead_letters.push(letter(
-                    origins[index],
-                    Stage::Transform,
-                    e.to_string(),
-                    None,
-                )),
-            }
-        }
-
-        if let Some(last_id) = last_id {
-            let batch = Batch {
-                ops,
-                offsets: vec![StreamOffset {
-                    job: self.stream.job.clone(),
-                    shard: self.stream.tag.clone(),
-                    last_id: last_id.to_string(),
-                }],
-            };
-            let report = self.sink.write(&batch).await?;
-            self.committed = Some(last_id);
-            for rejection in &report.rejected {
-                let row = batch
-                    .ops
-                    .iter()
-                    .find(|t| t.change == rejection.change)
-                    .map(|t| format!("{:?}", t.op));
-                outcome.dead_letters.push(letter(
-                    origins[rejection.change],
-                    Stage::Write,
-                    rejection.reason.to_string(),
-                    row,
-                ));
-            }
-            outcome.delivered = transformed
-                .iter()
-                .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
-                .count();
-        }
-
-        let written = Instant::now();
-        push_dead_letters(
+        let prepared = prepare(
             reader.connection(),
             &self.stream,
-            self.dlq_max,
-            &outcome.dead_letters,
+            self.transform,
+            self.committed,
+            read,
         )
         .await?;
-        reader.acknowledge(&self.stream.stream(), &ack).await?;
-        outcome.timings = StageTimings {
-            fetch: fetched - started,
-            transform: transformed_at - fetched,
-            write: written - transformed_at,
-            acknowledge: written.elapsed(),
-        };
+        let last_id = prepared.last_id();
+        let outcome = commit(self.sink, reader.connection(), self.dlq_max, prepared).await?;
+        if last_id.is_some() {
+            self.committed = last_id;
+        }
         Ok(outcome)
     }
 }
@@ -216,13 +300,4 @@ fn letter(captured: &Captured, stage: Stage, reason: String, row: Option<String>
         reason,
         row,
     }
-}
-
-async fn push_dead_letters<C: ConnectionLike>(
-    con: &mut C,
-    stream: &JobStream,
-    max: usize,
-    letters: &[DeadLetter],
-) -> Result<(), PipelineError> {
-    Ok(dlq::push(con, &stream.dead_letters(), max, letters).await?)
 }

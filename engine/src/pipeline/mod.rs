@@ -11,6 +11,6 @@ mod batch;
 mod error;
 mod worker;
 
-pub use batch::{BatchOutcome, JobRunner, StageTimings};
+pub use batch::{commit, prepare, BatchOutcome, JobRunner, PreparedBatch, StageTimings};
 pub use error::PipelineError;
 pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

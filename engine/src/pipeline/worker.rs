@@ -13,14 +13,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::control::JobStream;
 use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
 
-use super::batch::{BatchOutcome, JobRunner, StageTimings};
+use super::batch::{commit, prepare, BatchOutcome, PreparedBatch, StageTimings};
 use super::error::PipelineError;
 
 /// How a worker reads and retries.
@@ -101,6 +101,14 @@ impl<S: Sink> ShardWorker<S> {
 
     /// One connection's worth of work: set up, drain pending, then follow
     /// the streams. Returns `Ok` only when asked to stop.
+    ///
+    /// Two stages run side by side: one reads entries, fetches values and
+    /// transforms (over the reading connection), the other writes to the
+    /// target and acknowledges (over a second connection, since a blocking
+    /// read holds the first). At most [`BATCHES_AHEAD`] prepared batches
+    /// wait for the writer. Batches are written in the order they were
+    /// read, and values are fetched in that order too, so a key's later
+    /// batch carries a value at least as new as its earlier one.
     async fn session(
         &mut self,
         stop: &mut watch::Receiver<bool>,
@@ -108,6 +116,7 @@ impl<S: Sink> ShardWorker<S> {
         backoff: &mut Backoff,
     ) -> Result<(), PipelineError> {
         let mut reader = ShardReader::connect(&self.url, self.settings.block).await?;
+        let mut acker = ShardReader::connect(&self.url, self.settings.block).await?;
         let streams: Vec<JobStream> = reader
             .job_streams()
             .await?
@@ -121,65 +130,129 @@ impl<S: Sink> ShardWorker<S> {
             let stored = self.sink.stored_offset(&stream.job, &stream.tag).await?;
             committed.insert(stream.job.clone(), stored.and_then(|id| id.parse().ok()));
         }
-        // A previous run's unfinished batches first, in order.
-        for stream in &streams {
-            loop {
-                let read = reader
-                    .read_pending(&stream.stream(), self.settings.read_batch_size)
-                    .await?;
-                if read.entries.is_empty() && read.malformed.is_empty() && read.vanished.is_empty()
-                {
-                    break;
+
+        let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
+        let source = Source {
+            reader: &mut reader,
+            streams: &streams,
+            jobs: &self.jobs,
+            committed: &committed,
+            settings: &self.settings,
+        };
+        let read_side = async move {
+            let result = source.run(stop, &ready).await;
+            // Closing the channel tells the writer that no more is coming.
+            drop(ready);
+            result
+        };
+        let sink = &mut self.sink;
+        let dlq_max = self.settings.dlq_max_messages;
+        let write_side = async {
+            while let Some(batch) = prepared.recv().await {
+                match commit(sink, acker.connection(), dlq_max, batch).await {
+                    Ok(outcome) => {
+                        stats.record(&outcome);
+                        backoff.reset();
+                    }
+                    Err(e) => {
+                        // The reader sees the closed channel and stops.
+                        prepared.close();
+                        return Err(e);
+                    }
                 }
-                self.process(&mut reader, stream, read, &mut committed, stats)
+            }
+            Ok(())
+        };
+        let (read, written) = tokio::join!(read_side, write_side);
+        written?;
+        read
+    }
+}
+
+/// How many prepared batches may wait for the writer: enough to keep it
+/// busy, few enough to bound memory.
+const BATCHES_AHEAD: usize = 1;
+
+/// The reading stage of a session: pending entries first, then new ones,
+/// each batch coalesced, fetched and transformed, then handed on.
+struct Source<'a> {
+    reader: &'a mut ShardReader,
+    streams: &'a [JobStream],
+    jobs: &'a HashMap<String, WasmTransform>,
+    committed: &'a HashMap<String, Option<StreamId>>,
+    settings: &'a WorkerSettings,
+}
+
+impl Source<'_> {
+    /// Reads until asked to stop or until the writer has gone (its error is
+    /// the session's).
+    async fn run(
+        mut self,
+        stop: &mut watch::Receiver<bool>,
+        ready: &mpsc::Sender<PreparedBatch>,
+    ) -> Result<(), PipelineError> {
+        let count = self.settings.read_batch_size;
+        // A previous run's unfinished batches first, in order. Entries
+        // handed on stay pending until written, so the walk goes by id.
+        for stream in self.streams {
+            let mut after = StreamId::ZERO;
+            loop {
+                let read = self
+                    .reader
+                    .read_pending_after(&stream.stream(), after, count)
                     .await?;
+                let Some(newest) = read.newest_id() else {
+                    break;
+                };
+                after = newest;
+                if !self.hand_on(stream, read, ready).await? {
+                    return Ok(());
+                }
             }
         }
-        backoff.reset();
-        let names: Vec<String> = streams.iter().map(JobStream::stream).collect();
+        let names: Vec<String> = self.streams.iter().map(JobStream::stream).collect();
         while !*stop.borrow() {
-            let reads = reader
-                .read_new(&names, self.settings.read_batch_size, self.settings.block)
+            let reads = self
+                .reader
+                .read_new(&names, count, self.settings.block)
                 .await?;
             for read in reads {
-                let Some(stream) = streams.iter().find(|s| s.stream() == read.stream) else {
+                let Some(stream) = self.streams.iter().find(|s| s.stream() == read.stream) else {
                     continue;
                 };
-                self.process(&mut reader, stream, read, &mut committed, stats)
-                    .await?;
+                if !self.hand_on(stream, read, ready).await? {
+                    return Ok(());
+                }
             }
-            backoff.reset();
         }
         Ok(())
     }
 
-    async fn process(
+    /// Prepares one read and passes it to the writer; `false` when the
+    /// writer has stopped.
+    async fn hand_on(
         &mut self,
-        reader: &mut ShardReader,
         stream: &JobStream,
         read: StreamRead,
-        committed: &mut HashMap<String, Option<StreamId>>,
-        stats: &mut WorkerStats,
-    ) -> Result<(), PipelineError> {
+        ready: &mpsc::Sender<PreparedBatch>,
+    ) -> Result<bool, PipelineError> {
         let Some(transform) = self.jobs.get(&stream.job) else {
-            return Ok(());
+            return Ok(true);
         };
-        let mut runner = JobRunner {
-            stream: stream.clone(),
-            transform,
-            sink: &mut self.sink,
-            dlq_max: self.settings.dlq_max_messages,
-            committed: committed.get(&stream.job).copied().flatten(),
-        };
-        let outcome: BatchOutcome = runner.process(reader, read).await?;
-        committed.insert(stream.job.clone(), runner.committed);
-        stats.batches += 1;
-        stats.entries += outcome.entries as u64;
-        stats.delivered += outcome.delivered as u64;
-        stats.skipped += outcome.skipped as u64;
-        stats.dead_letters += outcome.dead_letters.len() as u64;
-        stats.timings += outcome.timings;
-        Ok(())
+        let committed = self.committed.get(&stream.job).copied().flatten();
+        let batch = prepare(self.reader.connection(), stream, transform, committed, read).await?;
+        Ok(ready.send(batch).await.is_ok())
+    }
+}
+
+impl WorkerStats {
+    fn record(&mut self, outcome: &BatchOutcome) {
+        self.batches += 1;
+        self.entries += outcome.entries as u64;
+        self.delivered += outcome.delivered as u64;
+        self.skipped += outcome.skipped as u64;
+        self.dead_letters += outcome.dead_letters.len() as u64;
+        self.timings += outcome.timings;
     }
 }
 

@@ -17,4 +17,4 @@ pub use entry::{Captured, KeyKind, FLUSH_EVENT};
 pub use error::{FetchError, SourceError};
 pub use fetch::fetch_values;
 pub use id::{BadStreamId, StreamId};
-pub use reader::{ShardReader, StreamRead, CONSUMER, GROUP};
+pub use reader::{acknowledge, ShardReader, StreamRead, CONSUMER, GROUP};

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Value};
 
 use super::entry::Captured;
@@ -30,6 +30,18 @@ pub struct StreamRead {
     pub malformed: Vec<(StreamId, String)>,
     /// Pending entries that were trimmed away before they were processed.
     pub vanished: Vec<StreamId>,
+}
+
+impl StreamRead {
+    /// The newest entry id read, of any kind; `None` when nothing was read.
+    pub fn newest_id(&self) -> Option<StreamId> {
+        let entries = self.entries.iter().map(|c| c.id);
+        let malformed = self.malformed.iter().map(|(id, _)| *id);
+        entries
+            .chain(malformed)
+            .chain(self.vanished.iter().copied())
+            .max()
+    }
 }
 
 /// A connection to one shard's primary.
@@ -85,6 +97,18 @@ impl ShardReader {
         stream: &str,
         count: usize,
     ) -> Result<StreamRead, SourceError> {
+        self.read_pending_after(stream, StreamId::ZERO, count).await
+    }
+
+    /// Pending entries newer than `after`, oldest first, at most `count`:
+    /// how pending entries are walked while earlier ones, read but not yet
+    /// acknowledged, are still in flight.
+    pub async fn read_pending_after(
+        &mut self,
+        stream: &str,
+        after: StreamId,
+        count: usize,
+    ) -> Result<StreamRead, SourceError> {
         let reply: Value = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(GROUP)
@@ -93,7 +117,7 @@ impl ShardReader {
             .arg(count)
             .arg("STREAMS")
             .arg(stream)
-            .arg("0")
+            .arg(after.to_string())
             .query_async(&mut self.con)
             .await?;
         let mut reads = parse_read_reply(reply)?;
@@ -133,48 +157,57 @@ impl ShardReader {
         parse_read_reply(reply)
     }
 
-    /// Acknowledges `ids` and trims the stream below its oldest entry still
-    /// unacknowledged (whole stream nodes at a time, which is cheap).
+    /// Acknowledges `ids` and trims the stream (see [`acknowledge`]).
     pub async fn acknowledge(&mut self, stream: &str, ids: &[StreamId]) -> Result<(), SourceError> {
-        let Some(max_acked) = ids.iter().max().copied() else {
-            return Ok(());
-        };
-        let mut pipe = redis::pipe();
-        for chunk in ids.chunks(1000) {
-            pipe.cmd("XACK").arg(stream).arg(GROUP);
-            for id in chunk {
-                pipe.arg(id.to_string());
-            }
-            pipe.ignore();
-        }
-        pipe.cmd("XPENDING").arg(stream).arg(GROUP);
-        let replies: Vec<Value> = pipe.query_async(&mut self.con).await?;
-        let oldest_pending: Option<StreamId> = match replies.last() {
-            Some(Value::Array(summary)) => match summary.get(1) {
-                Some(Value::BulkString(id)) => {
-                    std::str::from_utf8(id).ok().and_then(|s| s.parse().ok())
-                }
-                Some(Value::SimpleString(id)) => id.parse().ok(),
-                _ => None,
-            },
-            Some(other) => return Err(SourceError::reply("XPENDING", other)),
-            None => None,
-        };
-        // Everything below the oldest unacknowledged entry is done; with
-        // nothing pending, everything up to what was just acknowledged is.
-        let keep_from = match oldest_pending {
-            Some(pending) => pending.min(max_acked.next()),
-            None => max_acked.next(),
-        };
-        let _: i64 = redis::cmd("XTRIM")
-            .arg(stream)
-            .arg("MINID")
-            .arg("~")
-            .arg(keep_from.to_string())
-            .query_async(&mut self.con)
-            .await?;
-        Ok(())
+        acknowledge(&mut self.con, stream, ids).await
     }
+}
+
+/// Acknowledges `ids` of `stream` over `con` and trims the stream below its oldest entry still
+/// unacknowledged (whole stream nodes at a time, which is cheap).
+pub async fn acknowledge<C: ConnectionLike>(
+    con: &mut C,
+    stream: &str,
+    ids: &[StreamId],
+) -> Result<(), SourceError> {
+    let Some(max_acked) = ids.iter().max().copied() else {
+        return Ok(());
+    };
+    let mut pipe = redis::pipe();
+    for chunk in ids.chunks(1000) {
+        pipe.cmd("XACK").arg(stream).arg(GROUP);
+        for id in chunk {
+            pipe.arg(id.to_string());
+        }
+        pipe.ignore();
+    }
+    pipe.cmd("XPENDING").arg(stream).arg(GROUP);
+    let replies: Vec<Value> = pipe.query_async(con).await?;
+    let oldest_pending: Option<StreamId> = match replies.last() {
+        Some(Value::Array(summary)) => match summary.get(1) {
+            Some(Value::BulkString(id)) => {
+                std::str::from_utf8(id).ok().and_then(|s| s.parse().ok())
+            }
+            Some(Value::SimpleString(id)) => id.parse().ok(),
+            _ => None,
+        },
+        Some(other) => return Err(SourceError::reply("XPENDING", other)),
+        None => None,
+    };
+    // Everything below the oldest unacknowledged entry is done; with
+    // nothing pending, everything up to what was just acknowledged is.
+    let keep_from = match oldest_pending {
+        Some(pending) => pending.min(max_acked.next()),
+        None => max_acked.next(),
+    };
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(keep_from.to_string())
+        .query_async(con)
+        .await?;
+    Ok(())
 }
 
 /// Parses an XREADGROUP reply (RESP2 array or RESP3 map; nil when the block
