@@ -7,39 +7,20 @@
 # Also reports the engine's peak resident memory (VmHWM) during the drain.
 #
 # Usage: bench/drain.sh [changes]   (default 200000)
+#        WB_READ_BATCH_SIZE=N sets the engine's read_batch_size (default 1000).
 # Needs: scripts/setup.sh done; cargo build --release -p wb-capture -p wb-engine;
 #        the mapper component (scripts/quickstart.sh builds it).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-200000}
-engine="$root/target/release/wb-engine"
-mapper="$root/target/guests/wasm32-wasip2/release/wb_mapper_component.wasm"
-for f in "$engine" "$mapper" "$root/target/release/libwb_capture.so"; do
-  [ -f "$f" ] || { echo "missing $f: build it first (see the header)" >&2; exit 1; }
-done
-pg="psql -h 127.0.0.1 -U postgres -d test -q -v ON_ERROR_STOP=1"
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-engine_pid=""
-cleanup() {
-  [ -n "$engine_pid" ] && kill "$engine_pid" 2>/dev/null || true
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  $pg -c "DROP SCHEMA IF EXISTS wb_drain CASCADE" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_schema=wb_drain
+source "$(dirname "$0")/common.sh"
 
 cols="f1 text, f2 text, f3 text, f4 text, f5 text, f6 text, f7 text, f8 text, f9 text, f10 text"
 $pg -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS wb_drain CASCADE; CREATE SCHEMA wb_drain;
         CREATE TABLE wb_drain.users (user_id text PRIMARY KEY, $cols);
         CREATE TABLE wb_drain.raw (user_id text PRIMARY KEY, $cols);"
 
-mkdir -p "$work/project/jobs"
-cat > "$work/project/config.yaml" <<YAML
-connections:
-  target: {type: postgresql, host: 127.0.0.1, port: 5432, database: test, user: postgres}
-applier: {read_batch_size: 1000}
-YAML
+project_config "${WB_READ_BATCH_SIZE:-1000}"
 cat > "$work/project/jobs/drain.yaml" <<YAML
 source: {redis: {key_pattern: "user:*"}}
 output:
@@ -52,9 +33,7 @@ output:
       mapping: [f1, f2, f3, f4, f5, f6, f7, f8, f9, f10]
 YAML
 
-"$root/.deps/bin/valkey-server" --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --daemonize yes \
-  --logfile "$work/valkey.log" --loadmodule "$root/target/release/libwb_capture.so"
-for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+valkey_start
 redis-cli -p "$port" WB.JOB.SET drain 'user:*' >/dev/null
 
 # The changes, written before the engine starts: N distinct hashes of 10 fields.
@@ -81,9 +60,7 @@ stream_len=$(redis-cli -p "$port" XLEN 'wb:{0}:changes:drain')
 
 # The engine drains the stream.
 start=$(date +%s.%N)
-WB_REDIS_URL="redis://127.0.0.1:$port" "$engine" run --dir "$work/project" --mapper "$mapper" \
-  2>"$work/engine.log" &
-engine_pid=$!
+engine_start
 peak=0
 while :; do
   kill -0 "$engine_pid" 2>/dev/null || { cat "$work/engine.log" >&2; exit 1; }
@@ -96,8 +73,7 @@ done
 end=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status")
 [ "$hwm" -gt "$peak" ] && peak=$hwm
-kill -TERM "$engine_pid"; wait "$engine_pid" || true; engine_pid=""
-timings=$(grep -o "fetch_ms=[0-9]* transform_ms=[0-9]* write_ms=[0-9]* acknowledge_ms=[0-9]*" "$work/engine.log" | tail -n 1)
+engine_stop
 pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
 engine_s=$(echo "$end - $start" | bc -l)
 
@@ -122,4 +98,4 @@ printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f | %d | %s |\n' "$n" "$eng
   "$(echo "$n / $engine_s" | bc -l)" "$raw_s" "$(echo "$n / $raw_s" | bc -l)" \
   "$(echo "$raw_s / $engine_s" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$same" "$pending"
 echo
-echo "engine time by stage: $timings"
+echo "engine time by stage: $stage_timings"
