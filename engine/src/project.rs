@@ -51,7 +51,11 @@ impl Project {
     pub fn load(dir: &Path) -> Result<Project, ProjectProblems> {
         let mut problems = Vec::new();
         let config_file = dir.join("config.yaml");
-        let settings = Settings::load(&config_file)
+        let config_text = ConfigError::read(&config_file);
+        let settings = config_text
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|text| Settings::parse(&config_file, text))
             .map_err(|e| problems.push(e))
             .ok();
         let mut jobs = Vec::new();
@@ -86,7 +90,8 @@ impl Project {
                     &plan.file, &plan.text, &plan.job, settings,
                 ));
             }
-            warnings.extend(unset_variables(&config_file, settings));
+            let text = config_text.as_deref().unwrap_or_default();
+            warnings.extend(unset_variables(&config_file, text, settings));
         }
         for plan in &jobs {
             if let PlannedComponent::Custom { path, .. } = &plan.component {
@@ -146,8 +151,7 @@ fn is_cases_file(path: &Path) -> bool {
 
 /// A warning for each `${NAME}` in a connection whose variable is not set
 /// in this environment. Only the name is shown, never a value.
-fn unset_variables(file: &Path, settings: &Settings) -> Vec<ConfigError> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
+fn unset_variables(file: &Path, text: &str, settings: &Settings) -> Vec<ConfigError> {
     let mut warnings = Vec::new();
     for (name, connection) in &settings.connections {
         let port = match &connection.port {
@@ -168,7 +172,7 @@ fn unset_variables(file: &Path, settings: &Settings) -> Vec<ConfigError> {
                 if std::env::var_os(variable).is_none() {
                     warnings.push(ConfigError {
                         file: file.to_path_buf(),
-                        line: line_of(&text, &format!("${{{variable}}}")),
+                        line: line_of(text, &format!("${{{variable}}}")),
                         field: Some(format!("connections.{name}.{field}")),
                         message: format!(
                             "environment variable {variable} is not set (it is read when the engine runs)"
@@ -263,6 +267,42 @@ mod tests {
         assert!(
             shown[2].contains("b.yaml:4: output[0].with.connection: connection 'targe' is not in config.yaml (known: target) (did you mean `target`?)"),
             "{shown:#?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_unbuilt_components() {
+        let wasm = "source: {redis: {key_pattern: \"c:*\"}}\ntransform:\n  - uses: wasm\n    with:\n      component: ./not-built.wasm\n";
+        let dir = Dir::new(
+            "dup",
+            &[
+                ("config.yaml", CONFIG),
+                ("jobs/users.yaml", USERS),
+                ("jobs/users.yml", USERS),
+            ],
+        );
+        let problems = Project::load(&dir.0).unwrap_err().0;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].file.ends_with("users.yml"));
+        assert!(
+            problems[0].message.contains("also the name of"),
+            "{}",
+            problems[0]
+        );
+
+        let dir = Dir::new("unbuilt", &[("config.yaml", CONFIG), ("jobs/c.yaml", wasm)]);
+        let project = Project::load(&dir.0).unwrap();
+        let warning = project
+            .warnings
+            .iter()
+            .find(|w| w.file.ends_with("c.yaml"))
+            .expect("a warning for the component");
+        assert_eq!(warning.line, 5);
+        assert!(
+            warning
+                .message
+                .contains("not-built.wasm does not exist yet"),
+            "{warning}"
         );
     }
 

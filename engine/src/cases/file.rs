@@ -1,6 +1,6 @@
 //! The cases file as written (format in the module documentation).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
@@ -12,6 +12,12 @@ use crate::config::ConfigError;
 #[serde(deny_unknown_fields)]
 pub struct CasesFile {
     pub cases: Vec<Case>,
+    /// Where it was read from, and its text: errors found later (a value
+    /// that does not convert) are located by them.
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// One change and what the job must make of it.
@@ -127,7 +133,7 @@ impl CasesFile {
     /// Reads and parses a cases file; errors name the file, line and field.
     pub fn load(path: &Path) -> Result<CasesFile, ConfigError> {
         let text = ConfigError::read(path)?;
-        let file: CasesFile = ConfigError::parse_yaml(path, &text)?;
+        let mut file: CasesFile = ConfigError::parse_yaml(path, &text)?;
         for (i, case) in file.cases.iter().enumerate() {
             let problem = match (&case.expect, &case.reject) {
                 (None, None) => Some("a case needs `expect` (row ops) or `reject` (a reason)"),
@@ -158,6 +164,8 @@ impl CasesFile {
                 });
             }
         }
+        file.path = path.to_path_buf();
+        file.text = text;
         Ok(file)
     }
 }

@@ -37,8 +37,6 @@ mod compare;
 mod file;
 mod value;
 
-use std::path::{Path, PathBuf};
-
 pub use file::{Case, CaseValue, CasesFile, ExpectedOp};
 
 use crate::config::ConfigError;
@@ -64,17 +62,16 @@ pub enum CasesError {
     Transform(#[from] TransformError),
 }
 
-/// Runs every case of `cases` (read from `path`) through `transform` as one
-/// batch and compares each outcome with what the case expects.
+/// Runs every case of `cases` through `transform` as one batch and compares
+/// each outcome with what the case expects.
 pub fn run_cases(
     transform: &WasmTransform,
-    path: &Path,
     cases: &CasesFile,
 ) -> Result<Vec<CaseReport>, CasesError> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = cases.text.as_str();
     let located = |i: usize, message: String| ConfigError {
-        file: PathBuf::from(path),
-        line: file::case_line(&text, i),
+        file: cases.path.clone(),
+        line: file::case_line(text, i),
         field: Some(format!("cases[{i}]")),
         message,
     };
@@ -147,7 +144,7 @@ pub fn run_cases(
         };
         reports.push(CaseReport {
             name: case.name.clone().unwrap_or_else(|| case.key.clone()),
-            line: file::case_line(&text, i),
+            line: file::case_line(text, i),
             failure,
         });
     }

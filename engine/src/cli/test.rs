@@ -34,7 +34,7 @@ pub fn test(args: Args) -> anyhow::Result<ExitCode> {
     let transform = bundle
         .load(&host, Limits::default())
         .with_context(|| format!("loading job '{}'", bundle.manifest.job))?;
-    let reports = run_cases(&transform, &args.cases, &cases)?;
+    let reports = run_cases(&transform, &cases)?;
     let failed = reports.iter().filter(|r| r.failure.is_some()).count();
     for report in &reports {
         match &report.failure {
