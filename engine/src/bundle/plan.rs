@@ -174,10 +174,11 @@ pub fn job_name(file: &Path) -> Result<String, ConfigError> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
+    let folder = |f: &Path| Some(f.parent()?.file_name()?.to_str()?.to_owned());
     let name = if stem == "job" {
-        file.canonicalize()
-            .ok()
-            .and_then(|f| Some(f.parent()?.file_name()?.to_str()?.to_owned()))
+        // `job.yaml` alone has no folder in its path: ask the file system.
+        folder(file)
+            .or_else(|| folder(&file.canonicalize().ok()?))
             .unwrap_or_default()
     } else {
         stem.to_owned()
@@ -210,6 +211,7 @@ mod tests {
         assert_eq!(job_name(Path::new("jobs/users.yaml")).unwrap(), "users");
         let mask = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/mask-pii/job.yaml");
         assert_eq!(job_name(&mask).unwrap(), "mask-pii");
+        assert_eq!(job_name(Path::new("a/b/job.yaml")).unwrap(), "b");
         let err = job_name(Path::new("jobs/my users.yaml")).unwrap_err();
         assert!(err.message.contains("\"my users\""), "{err}");
     }
