@@ -54,9 +54,9 @@ impl Project {
         let config_text = ConfigError::read(&config_file);
         let settings = config_text
             .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|text| Settings::parse(&config_file, text))
-            .map_err(|e| problems.push(e))
+            .map_err(|e| vec![e.clone()])
+            .and_then(|text| Settings::parse_all(&config_file, text))
+            .map_err(|e| problems.extend(e))
             .ok();
         let mut jobs = Vec::new();
         for file in job_files(dir)
