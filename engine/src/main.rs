@@ -1,11 +1,14 @@
 //! `wb-engine`: the command-line entry point. Parses arguments and calls the
-//! library; errors go to stderr with their whole chain.
+//! subcommand in `cli/`; errors go to stderr with their whole chain.
+//!
+//! Exit codes: 0 success; 1 a failure (invalid project, failing test case,
+//! an error); 2 a usage error (clap).
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
 
 /// wb: Redis write-behind with WebAssembly transforms.
 #[derive(Parser)]
@@ -17,23 +20,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Checks config.yaml and every jobs/*.yaml, and the jobs against the
+    /// config; reports every problem with file, line and field.
+    Validate(cli::validate::Args),
+    /// Compiles a job file into a bundle (component, params, manifest) and
+    /// prints its path and content hash.
+    Compile(cli::compile::Args),
+    /// Runs a job's test cases (Redis values in, expected row ops out)
+    /// through its component.
+    Test(cli::test::Args),
     /// Registers the project's jobs with the capture module and writes their
     /// changes to the target until stopped (SIGINT or SIGTERM: the batch in
     /// flight finishes and is acknowledged first).
-    Run(RunArgs),
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The project directory: config.yaml and jobs/*.yaml.
-    #[arg(long, default_value = ".")]
-    dir: PathBuf,
-    /// The Redis/Valkey primary to read from.
-    #[arg(long, env = "WB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// The stock mapper component (default: target/guests/... beside this binary).
-    #[arg(long, env = "WB_MAPPER_COMPONENT")]
-    mapper: Option<PathBuf>,
+    Run(cli::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,61 +46,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Validate(args) => Ok(cli::validate::validate(args)),
+        Command::Compile(args) => cli::compile::compile(args).map(|()| ExitCode::SUCCESS),
+        Command::Test(args) => cli::test::test(args),
+        Command::Run(args) => cli::run::run(args).map(|()| ExitCode::SUCCESS),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("wb-engine: {e:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    let project = wb_engine::run::Project::load(&args.dir)?;
-    let mapper = args
-        .mapper
-        .or_else(wb_engine::run::default_mapper_path)
-        .ok_or_else(|| {
-            anyhow::anyhow!("cannot tell where the mapper component is: pass --mapper")
-        })?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("stopping: finishing the batch in flight");
-            let _ = stop.send(true);
-        });
-        let stats = wb_engine::run::run(&project, &args.redis_url, &mapper, stopped).await?;
-        tracing::info!(
-            batches = stats.batches,
-            entries = stats.entries,
-            delivered = stats.delivered,
-            dead_letters = stats.dead_letters,
-            retries = stats.retries,
-            fetch_ms = stats.timings.fetch.as_millis() as u64,
-            transform_ms = stats.timings.transform.as_millis() as u64,
-            write_ms = stats.timings.write.as_millis() as u64,
-            acknowledge_ms = stats.timings.acknowledge.as_millis() as u64,
-            "stopped"
-        );
-        Ok(())
+    result.unwrap_or_else(|e| {
+        eprintln!("wb-engine: {e:#}");
+        ExitCode::from(1)
     })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

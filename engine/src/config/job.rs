@@ -123,6 +123,21 @@ pub struct WasmStep {
     /// Passed to the component's `init`.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The tables the component writes to, declared so they can be checked
+    /// against config.yaml and listed in the bundle's manifest (optional).
+    #[serde(default)]
+    pub outputs: Vec<WasmOutput>,
+}
+
+/// A table a `wasm` step writes to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmOutput {
+    /// A connection named in config.yaml.
+    pub connection: String,
+    #[serde(default)]
+    pub schema: Option<String>,
+    pub table: String,
 }
 
 /// An output block.
@@ -216,6 +231,15 @@ impl Job {
                     "uses: wasm",
                     "a wasm step followed by outputs is not supported yet: \
                      let the component produce the rows"
+                        .into(),
+                ))
+            }
+            (true, true) if self.transform.len() > 1 => {
+                return Err(fail(
+                    "transform".into(),
+                    "uses: wasm",
+                    "a wasm step cannot be combined with other transform steps yet: \
+                     it must be the job's only step"
                         .into(),
                 ))
             }
@@ -565,6 +589,10 @@ output:
         let err = parse(&both).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("transform"));
         assert!(err.message.contains("not supported yet"), "{err}");
+        let mixed = "source: {redis: {key_pattern: \"a:*\"}}\ntransform:\n  - uses: remove_field\n    with: {field: pin}\n  - uses: wasm\n    with: {component: ./x.wasm, outputs: [{connection: t, table: a}]}\n";
+        let err = parse(mixed).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (5, Some("transform")));
+        assert!(err.message.contains("only step"), "{err}");
     }
 
     #[test]

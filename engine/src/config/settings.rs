@@ -135,9 +135,17 @@ impl Settings {
         Settings::parse(path, &ConfigError::read(path)?)
     }
 
-    /// Parses and validates config text; `path` names it in errors.
+    /// Parses and validates config text; `path` names it in errors. The
+    /// first problem; [`Settings::parse_all`] gives them all.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
-        let settings: Settings = ConfigError::parse_yaml(path, text)?;
+        Settings::parse_all(path, text).map_err(|mut problems| problems.swap_remove(0))
+    }
+
+    /// Parses and validates config text, with every problem found after
+    /// parsing (the YAML parser itself stops at its first).
+    pub fn parse_all(path: &Path, text: &str) -> Result<Settings, Vec<ConfigError>> {
+        let settings: Settings = ConfigError::parse_yaml(path, text).map_err(|e| vec![e])?;
+        let mut problems = Vec::new();
         for (name, connection) in &settings.connections {
             let missing = |what: &str| ConfigError {
                 file: path.to_path_buf(),
@@ -149,9 +157,11 @@ impl Settings {
                 message: format!("a {:?} connection needs {what}", connection.kind),
             };
             match connection.kind {
-                ConnectionKind::Sqlite if connection.path.is_none() => return Err(missing("path")),
+                ConnectionKind::Sqlite if connection.path.is_none() => {
+                    problems.push(missing("path"))
+                }
                 ConnectionKind::Postgresql | ConnectionKind::Mysql if connection.host.is_none() => {
-                    return Err(missing("host"))
+                    problems.push(missing("host"))
                 }
                 _ => {}
             }
@@ -162,7 +172,7 @@ impl Settings {
             ("write_batch_size", applier.write_batch_size),
         ] {
             if value == 0 {
-                return Err(ConfigError {
+                problems.push(ConfigError {
                     file: path.to_path_buf(),
                     line: text
                         .lines()
@@ -173,7 +183,11 @@ impl Settings {
                 });
             }
         }
-        Ok(settings)
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -248,5 +262,23 @@ applier:
         assert!(err.message.contains("unknown variant `oracle`"), "{err}");
         let err = parse(&CONFIG.replace("read_batch_size: 500", "read_batch_size: 0")).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("applier.read_batch_size"));
+    }
+
+    #[test]
+    fn every_problem_after_parsing_is_collected() {
+        let text = CONFIG
+            .replace("    path: /var/lib/wb/out.db\n", "")
+            .replace("    host: ${DB_HOST}\n", "")
+            .replace("read_batch_size: 500", "read_batch_size: 0");
+        let problems = Settings::parse_all(Path::new("config.yaml"), &text).unwrap_err();
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_deref()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                Some("connections.local.path"),
+                Some("connections.target.host"),
+                Some("applier.read_batch_size"),
+            ]
+        );
     }
 }

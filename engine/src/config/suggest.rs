@@ -36,7 +36,17 @@ fn suggestion(message: &str) -> Option<&str> {
     }
     let mut quoted = message.split('`').skip(1).step_by(2);
     let unknown = quoted.next()?;
-    quoted
+    closest(unknown, quoted)
+}
+
+/// The candidate closest to `unknown`, if one is close enough to be a
+/// likely misspelling.
+pub fn closest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
         .map(|candidate| (distance(unknown, candidate), candidate))
         .filter(|(d, candidate)| *d > 0 && *d <= (candidate.len() / 3).max(1))
         .min_by_key(|(d, _)| *d)

@@ -8,15 +8,17 @@ use tokio::sync::watch;
 
 use crate::config::{Connection, ConnectionKind, EnvString, PortValue};
 use crate::pipeline::{ShardWorker, WorkerSettings, WorkerStats};
+use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
 use crate::sink::Sink;
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
-use super::project::Project;
+use super::target::target_connection;
 
 /// Where the stock mapper component is looked for when not given: beside
-/// the binary's build directory, where `scripts/setup.sh` builds it.
+/// the binary's build directory, where `scripts/quickstart.sh` and the tests
+/// build it (`target/guests/wasm32-wasip2/release/`).
 pub fn default_mapper_path() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let target = exe.parent()?.parent()?;
@@ -24,29 +26,23 @@ pub fn default_mapper_path() -> Option<PathBuf> {
 }
 
 /// Runs `project` against the Redis at `redis_url` until `stop` turns true.
+/// `mapper` is the stock mapper component, for declarative jobs.
 pub async fn run(
     project: &Project,
     redis_url: &str,
     mapper: &Path,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<WorkerStats> {
-    if !mapper.exists() {
-        bail!(
-            "the stock mapper component is not at {}: build it with scripts/setup.sh, or pass --mapper",
-            mapper.display()
-        );
-    }
+    let (connection_name, conn) = target_connection(project)?;
     let host = WasmHost::new().context("starting the Wasm host")?;
     let mut transforms = std::collections::HashMap::new();
     for job in &project.jobs {
-        let transform: WasmTransform = host
-            .load_file(
-                &job.name,
-                mapper,
-                vec![("spec".into(), job.spec.clone())],
-                Limits::default(),
-            )
-            .with_context(|| format!("loading job '{}'", job.name))?;
+        // The same bundle `wb-engine compile` writes, built in memory.
+        let bundle = job.bundle(mapper)?;
+        let transform: WasmTransform = bundle
+            .load(&host, Limits::default())
+            .with_context(|| format!("loading job '{}' ({})", job.name, job.file.display()))?;
+        tracing::info!(job = %job.name, sha256 = %bundle.manifest.sha256, "job loaded");
         transforms.insert(job.name.clone(), transform);
     }
     register_jobs(project, redis_url).await?;
@@ -58,13 +54,14 @@ pub async fn run(
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
         ..WorkerSettings::default()
     };
+    // Declared tables are checked against the target now; others (from
+    // components that declare none) when a batch first names them.
     let tables: Vec<&str> = project
         .jobs
         .iter()
-        .flat_map(|j| j.tables.iter().map(String::as_str))
+        .flat_map(|j| j.outputs.iter().map(|o| o.table.as_str()))
         .collect();
-    let conn = &project.connection;
-    let what = format!("connection '{}'", project.connection_name);
+    let what = format!("connection '{connection_name}'");
     match conn.kind {
         ConnectionKind::Sqlite => {
             let path = resolve(conn.path.as_ref(), "path", &what)?;
@@ -74,7 +71,7 @@ pub async fn run(
             work(redis_url, transforms, sink, settings, stop).await
         }
         ConnectionKind::Postgresql => {
-            let conninfo = postgres_conninfo(conn, &what)?;
+            let conninfo = postgres_conninfo(&conn, &what)?;
             let sink = PgSink::connect(PgConfig::new(conninfo), &tables)
                 .await
                 .with_context(|| format!("connecting to {what}"))?;
@@ -109,10 +106,11 @@ async fn register_jobs(project: &Project, redis_url: &str) -> anyhow::Result<()>
         .await
         .with_context(|| format!("connecting to Redis at {redis_url}"))?;
     for job in &project.jobs {
+        let source = job.source();
         let mut cmd = redis::cmd("WB.JOB.SET");
-        cmd.arg(&job.name).arg(&job.key_pattern);
-        if !job.exclude_commands.is_empty() {
-            cmd.arg("EXCLUDE").arg(&job.exclude_commands);
+        cmd.arg(&job.name).arg(&source.key_pattern);
+        if !source.exclude_commands.is_empty() {
+            cmd.arg("EXCLUDE").arg(&source.exclude_commands);
         }
         let stream: Option<String> = cmd.query_async(&mut con).await.with_context(|| {
             format!(
@@ -120,7 +118,7 @@ async fn register_jobs(project: &Project, redis_url: &str) -> anyhow::Result<()>
                 job.name
             )
         })?;
-        tracing::info!(job = %job.name, pattern = %job.key_pattern, stream = ?stream, "job registered");
+        tracing::info!(job = %job.name, pattern = %source.key_pattern, stream = ?stream, "job registered");
     }
     Ok(())
 }

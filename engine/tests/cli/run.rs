@@ -1,5 +1,5 @@
-//! `wb-engine run` as a user runs it: the binary, a project directory, a
-//! real Valkey with the capture module, a SQLite target.
+//! `wb-engine run`: a project directory, a real Valkey with the capture
+//! module, a SQLite target.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 use wb_tests::redis;
 use wb_tests::{guests, workspace_root, Flavor, Server, ServerOptions, TempDir};
 
+use crate::mapper;
+
 fn engine(project: &Path, server: &Server, db: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wb-engine"))
         .arg("run")
         .arg("--dir")
         .arg(project)
         .arg("--mapper")
-        .arg(guests::build("sdk/mapper-component"))
+        .arg(mapper())
         .env("WB_REDIS_URL", server.url())
         .env("WB_SQLITE_PATH", db)
         .stdout(Stdio::null())
@@ -46,6 +48,18 @@ fn terminate(child: Child) -> (bool, String) {
     )
 }
 
+/// Waits until the engine has registered its jobs with the capture module.
+fn wait_for_registration(con: &mut redis::Connection) {
+    let registered = (0..500).any(|_| {
+        let streams: Vec<String> = redis::cmd("WB.STREAMS").query(con).unwrap_or_default();
+        if streams.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !streams.is_empty()
+    });
+    assert!(registered, "the engine did not register its job");
+}
+
 #[test]
 fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
@@ -59,14 +73,7 @@ fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
     let project = workspace_root().join("jobs/quickstart");
     let child = engine(&project, &server, &db);
     // The engine registers the job; wait for it before writing.
-    let registered = (0..500).any(|_| {
-        let streams: Vec<String> = redis::cmd("WB.STREAMS").query(&mut con).unwrap_or_default();
-        if streams.is_empty() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        !streams.is_empty()
-    });
-    assert!(registered, "the engine did not register its job");
+    wait_for_registration(&mut con);
     let _: () = redis::cmd("HSET")
         .arg("user:1")
         .arg(&[
@@ -145,4 +152,92 @@ fn run_names_the_file_and_field_of_a_bad_project() {
             && stderr.contains("target"),
         "{stderr}"
     );
+}
+
+#[test]
+fn run_runs_a_job_whose_wasm_step_writes_the_rows() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let dir = TempDir::new("cli-wasm");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create db")
+        .execute_batch(
+            "CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT, email TEXT, \
+             email_domain TEXT, phone TEXT, vip BOOLEAN)",
+        )
+        .expect("create table");
+    std::fs::create_dir_all(dir.path().join("jobs/components")).expect("mkdir");
+    // The component path is relative to the job file.
+    std::fs::copy(
+        guests::build("jobs/mask-pii"),
+        dir.path().join("jobs/components/mask.wasm"),
+    )
+    .expect("copy the component");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "connections:\n  target:\n    type: sqlite\n    path: ${WB_SQLITE_PATH}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("jobs/customers.yaml"),
+        "source:\n  redis:\n    key_pattern: 'customer:*'\ntransform:\n  - uses: wasm\n    with:\n      component: components/mask.wasm\n      params: {mask: email}\n",
+    )
+    .expect("write");
+    let child = engine(dir.path(), &server, &db);
+    wait_for_registration(&mut con);
+    for (key, fields) in [
+        (
+            "customer:1",
+            &[
+                "name",
+                "Ada",
+                "email",
+                "ada@example.com",
+                "phone",
+                "555 1234",
+                "spend",
+                "2000",
+            ][..],
+        ),
+        ("customer:2", &["name", "Bob"][..]),
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(key)
+            .arg(fields)
+            .query(&mut con)
+            .expect("HSET");
+    }
+    let _: () = redis::cmd("DEL")
+        .arg("customer:2")
+        .query(&mut con)
+        .expect("DEL");
+    type Row = (String, String, String, String, bool);
+    let rows = || -> Vec<Row> {
+        let db = rusqlite::Connection::open(&db).expect("open");
+        let mut stmt = db
+            .prepare("SELECT id, name, email, phone, vip FROM customers ORDER BY id")
+            .expect("select");
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    };
+    // Only email is masked (the job's params), the phone is kept.
+    let want: Vec<Row> = vec![(
+        "1".into(),
+        "Ada".into(),
+        "a***@example.com".into(),
+        "555 1234".into(),
+        true,
+    )];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows() != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, log) = terminate(child);
+    assert_eq!(rows(), want, "engine log:\n{log}");
+    assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
 }
