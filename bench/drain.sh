@@ -73,6 +73,9 @@ done
 end=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status")
 [ "$hwm" -gt "$peak" ] && peak=$hwm
+# The engine's own CPU time (user + system), to tell its cost from the
+# servers' on a shared machine.
+engine_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$engine_pid/stat")
 engine_stop
 pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
 engine_s=$(echo "$end - $start" | bc -l)
@@ -98,4 +101,4 @@ printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f | %d | %s |\n' "$n" "$eng
   "$(echo "$n / $engine_s" | bc -l)" "$raw_s" "$(echo "$n / $raw_s" | bc -l)" \
   "$(echo "$raw_s / $engine_s" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$same" "$pending"
 echo
-echo "engine time by stage: $stage_timings"
+echo "engine time by stage: $stage_timings; engine CPU ${engine_cpu} s"
