@@ -53,6 +53,13 @@ async fn converges(flavor: Flavor, kind: Kind, seed: u64) {
     // the rest of the burst in the streams.
     let first = Running::start(&server.url(), &JOBS, target.sink().await, settings());
     commands += workload::random_writes(&mut con, &mut rng, 6_000, KEYS);
+    // On a busy machine the worker may not have started reading yet: the
+    // stop must come while it is working.
+    let unread = backlog(&mut con);
+    let working = wb_tests::wait_until(Duration::from_secs(60), || {
+        unread == 0 || backlog(&mut con) < unread
+    });
+    assert!(working, "the first worker read nothing in 60 s");
     workload::random_burst(&mut con, &mut rng, 3_000, KEYS);
     commands += 3_000;
     let stats = first.stop().await.expect("the first worker stops cleanly");
