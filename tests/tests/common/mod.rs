@@ -83,7 +83,13 @@ impl Target {
                 SqliteSink::open(SqliteConfig::new(path), &workload::TABLES).expect("SQLite sink"),
             )),
             TargetDb::Postgres(schema) => {
-                let mut config = PgConfig::new(pg_conninfo());
+                // Named after the schema, so a test can find the sink's
+                // connections on the server and end them.
+                let mut config = PgConfig::new(format!(
+                    "{} application_name={}",
+                    pg_conninfo(),
+                    schema.name
+                ));
                 config.schema = schema.name.clone();
                 config.offsets_schema = schema.name.clone();
                 AnySink::Postgres(Box::new(
@@ -93,6 +99,23 @@ impl Target {
                 ))
             }
         }
+    }
+
+    /// Ends every sink connection to this PostgreSQL schema from the server
+    /// side (`pg_terminate_backend`), as a server restart or a network cut
+    /// would; returns how many there were.
+    pub async fn kill_sink_connections(&self) -> usize {
+        let TargetDb::Postgres(schema) = &self.db else {
+            panic!("only PostgreSQL sinks have connections to end");
+        };
+        schema
+            .rows(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+                schema.name
+            ))
+            .await
+            .len()
     }
 
     /// Polls until the mirrored tables equal what Redis holds now (read
