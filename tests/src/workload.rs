@@ -520,6 +520,8 @@ fn json_command(rng: &mut Rng, key: String, op: u64) -> Vec<String> {
         5 => vec![s("JSON.ARRAPPEND"), key, s("$.lines"), line(rng)],
         6 => vec![s("JSON.DEL"), key, s("$.lines[0]")],
         7 => vec![s("JSON.ARRPOP"), key, s("$.lines")],
+        // The whole array gone: the key's child rows go with it.
+        _ if rng.below(4) == 0 => vec![s("JSON.DEL"), key, s("$.lines")],
         _ => vec![
             s("JSON.NUMINCRBY"),
             key,

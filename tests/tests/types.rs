@@ -258,6 +258,25 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
     )
     .await;
 
+    // The whole array removed: the parent row stays, its children go.
+    cmd(c, &["JSON.DEL", "j:7", "$.lines"]);
+    expect(
+        "array removed",
+        &target,
+        c,
+        tables(
+            &[&[s("4"), s("Di"), s("Oslo"), N]],
+            &[
+                &[s("4"), s("Di"), N, s("1")],
+                &[s("7"), s("Ada"), s("paid"), s("3")],
+            ],
+            &[],
+            &[&[s("4"), s("a")], &[s("4"), s("b")]],
+            &[&[s("4"), s("m"), s("3")]],
+        ),
+    )
+    .await;
+
     let stats = worker.stop().await.expect("the worker stops cleanly");
     assert_eq!(stats.dead_letters, 0, "{stats:?}");
     for (job, _) in JOBS {
