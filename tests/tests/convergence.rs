@@ -1,9 +1,9 @@
 //! Convergence: a seeded random workload of 20,000 commands over 2,000 keys
 //! of all four types (creates, updates, field, member and array element
-//! removals, deletes, renames, expiries, MULTI/EXEC), with the worker
-//! stopped in the middle of a backlog and started again. Once the engine
-//! has caught up, every target table must equal what Redis holds, row for
-//! row, with nothing pending and nothing dead-lettered.
+//! removals, deletes, renames, key and hash-field expiries, MULTI/EXEC),
+//! with the worker stopped in the middle of a backlog and started again.
+//! Once the engine has caught up, every target table must equal what Redis
+//! holds, row for row, with nothing pending and nothing dead-lettered.
 
 mod common;
 

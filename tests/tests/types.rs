@@ -194,6 +194,12 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
     cmd(c, &["PEXPIRE", "j:2", "20"]);
     cmd(c, &["SADD", "s:3", "teal"]);
     cmd(c, &["PEXPIRE", "s:3", "20"]);
+    // Hash fields with a time to live of their own: one field goes, and a
+    // hash whose only field expires goes altogether.
+    cmd(c, &["HSET", "h:5", "name", "Eve", "city", "Rome"]);
+    cmd(c, &["HPEXPIRE", "h:5", "20", "FIELDS", "1", "city"]);
+    cmd(c, &["HSET", "h:6", "name", "Fay"]);
+    cmd(c, &["HPEXPIRE", "h:6", "20", "FIELDS", "1", "name"]);
     // Reading a key past its time expires it now (captured as `expired`).
     std::thread::sleep(Duration::from_millis(40));
     for key in ["h:3", "j:2", "s:3"] {
@@ -205,7 +211,7 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
         &target,
         c,
         tables(
-            &[&[s("1"), s("Ada"), N, s("5")]],
+            &[&[s("1"), s("Ada"), N, s("5")], &[s("5"), s("Eve"), N, N]],
             &[&[s("7"), s("Ada"), s("paid"), s("3")]],
             &[
                 &[s("7"), s("apple"), s("1")],
@@ -246,7 +252,7 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
         &target,
         c,
         tables(
-            &[&[s("4"), s("Di"), s("Oslo"), N]],
+            &[&[s("4"), s("Di"), s("Oslo"), N], &[s("5"), s("Eve"), N, N]],
             &[
                 &[s("4"), s("Di"), N, s("1")],
                 &[s("7"), s("Ada"), s("paid"), s("3")],
@@ -265,7 +271,7 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
         &target,
         c,
         tables(
-            &[&[s("4"), s("Di"), s("Oslo"), N]],
+            &[&[s("4"), s("Di"), s("Oslo"), N], &[s("5"), s("Eve"), N, N]],
             &[
                 &[s("4"), s("Di"), N, s("1")],
                 &[s("7"), s("Ada"), s("paid"), s("3")],
