@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 pub use redis;
 
 pub mod guests;
+mod target;
+pub mod workload;
+
+pub use target::{pg_conninfo, sqlite_rows, unique_name, PgSchema, TargetDb, TextRow};
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {
@@ -359,5 +363,60 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
             return false;
         }
         sleep(Duration::from_millis(10));
+    }
+}
+
+/// How many entries of `stream` the engine's consumer group has read but
+/// not acknowledged (0 when the group does not exist).
+pub fn pending_count(con: &mut redis::Connection, stream: &str) -> i64 {
+    let reply: redis::RedisResult<Vec<redis::Value>> =
+        redis::cmd("XPENDING").arg(stream).arg("wb").query(con);
+    match reply {
+        Ok(summary) => match summary.first() {
+            Some(redis::Value::Int(n)) => *n,
+            other => panic!("XPENDING {stream}: unexpected reply {other:?}"),
+        },
+        Err(e) if e.code() == Some("NOGROUP") => 0,
+        Err(e) => panic!("XPENDING {stream}: {e}"),
+    }
+}
+
+/// A small seeded generator (xorshift64), so a failing run can be repeated
+/// with the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// How many entries of `stream` the engine's consumer group has not read
+/// yet (all of them when the group does not exist). Unlike XLEN this does
+/// not depend on when the engine trims what it acknowledged.
+pub fn unread_count(con: &mut redis::Connection, stream: &str) -> usize {
+    let groups: redis::RedisResult<Vec<std::collections::HashMap<String, redis::Value>>> =
+        redis::cmd("XINFO").arg("GROUPS").arg(stream).query(con);
+    let last = groups
+        .unwrap_or_default()
+        .into_iter()
+        .find(|g| {
+            g.get("name")
+                .is_some_and(|n| redis::from_redis_value::<String>(n).ok().as_deref() == Some("wb"))
+        })
+        .and_then(|g| g.get("last-delivered-id").cloned())
+        .map(|id| redis::from_redis_value::<String>(&id).expect("last-delivered-id is text"));
+    match last {
+        Some(id) => read_stream(con, stream, Some(&id)).len(),
+        None => read_stream(con, stream, None).len(),
     }
 }

@@ -12,7 +12,10 @@ use wb_engine::sink::Sink;
 use wb_engine::source::{ShardReader, StreamId};
 use wb_engine::transform::{Limits, WasmHost, WasmTransform};
 use wb_tests::redis::{self, Connection};
-use wb_tests::{cmd, guests, read_stream, Flavor, Server, ServerOptions, TempDir};
+use wb_tests::{
+    cmd, guests, pending_count, pg_conninfo, read_stream, Flavor, PgSchema, Rng, Server,
+    ServerOptions, TargetDb, TempDir, TextRow,
+};
 
 const USERS: &str = "wb:{0}:changes:users";
 const BLOCK: Duration = Duration::from_millis(200);
@@ -34,148 +37,65 @@ fn mapper() -> WasmTransform {
     .expect("the mapper loads")
 }
 
-fn sqlite_target(dir: &TempDir) -> (SqliteSink, rusqlite::Connection) {
+fn sqlite_target(dir: &TempDir) -> (SqliteSink, TargetDb) {
     let path = dir.path().join("target.db");
-    let db = rusqlite::Connection::open(&path).expect("open sqlite");
-    db.execute_batch(
-        "CREATE TABLE users (user_id TEXT PRIMARY KEY, first_name TEXT, age INTEGER);",
-    )
-    .expect("create table");
+    rusqlite::Connection::open(&path)
+        .expect("open sqlite")
+        .execute_batch(
+            "CREATE TABLE users (user_id TEXT PRIMARY KEY, first_name TEXT, age INTEGER);",
+        )
+        .expect("create table");
     let sink = SqliteSink::open(SqliteConfig::new(&path), &["users"]).expect("sink");
-    (sink, db)
+    (sink, TargetDb::Sqlite(path))
 }
 
-type Row = (String, Option<String>, Option<i64>);
+const USERS_ROWS: &str = "SELECT user_id, first_name, age FROM users ORDER BY user_id";
 
-/// Where the rows land, read back for comparing.
-enum Target {
-    Sqlite(rusqlite::Connection),
-    Postgres {
-        client: tokio_postgres::Client,
-        schema: String,
-    },
+/// A row of `users` as the targets print it.
+fn row(id: &str, first_name: Option<&str>, age: Option<i64>) -> TextRow {
+    vec![
+        Some(id.to_owned()),
+        first_name.map(str::to_owned),
+        age.map(|a| a.to_string()),
+    ]
 }
 
-impl Target {
-    async fn rows(&self) -> Vec<Row> {
-        match self {
-            Target::Sqlite(db) => {
-                let mut stmt = db
-                    .prepare("SELECT user_id, first_name, age FROM users ORDER BY user_id")
-                    .expect("select");
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .expect("query")
-                    .collect::<Result<_, _>>()
-                    .expect("rows")
-            }
-            Target::Postgres { client, schema } => client
-                .query(
-                    &format!(
-                        "SELECT user_id, first_name, age FROM \"{schema}\".users ORDER BY user_id"
-                    ),
-                    &[],
-                )
-                .await
-                .expect("select")
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect(),
-        }
-    }
-
-    async fn stored_offset(&self) -> Option<String> {
-        match self {
-            Target::Sqlite(db) => db
-                .query_row(
-                    "SELECT last_id FROM wb_offsets WHERE job = 'users'",
-                    [],
-                    |r| r.get(0),
-                )
-                .ok(),
-            Target::Postgres { client, schema } => client
-                .query_opt(
-                    &format!("SELECT last_id FROM \"{schema}\".wb_offsets WHERE job = 'users'"),
-                    &[],
-                )
-                .await
-                .expect("select")
-                .map(|r| r.get(0)),
-        }
-    }
-}
-
-fn pg_conninfo() -> String {
-    std::env::var("WB_TEST_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
-}
-
-/// A PostgreSQL schema of its own, dropped when the test ends.
-struct PgSchema {
-    name: String,
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // The test's runtime may be gone: drop it from a fresh one.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    if let Ok((client, conn)) =
-                        tokio_postgres::connect(&pg_conninfo(), tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = client
-                            .batch_execute(&format!("DROP SCHEMA \"{name}\" CASCADE"))
-                            .await;
-                    }
-                });
-            }
-        })
-        .join();
-    }
-}
-
-async fn postgres_target() -> (PgSink, Target, PgSchema) {
-    let schema = format!("wb_pipeline_{}", std::process::id());
-    let (client, conn) = tokio_postgres::connect(&pg_conninfo(), tokio_postgres::NoTls)
+async fn stored_offset(target: &TargetDb) -> Option<String> {
+    target
+        .rows("SELECT last_id FROM wb_offsets WHERE job = 'users'")
         .await
-        .expect("PostgreSQL is reachable at WB_TEST_PG or 127.0.0.1:5432");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\";
-             CREATE TABLE \"{schema}\".users (user_id text PRIMARY KEY, first_name text, age bigint);"
-        ))
-        .await
-        .expect("test schema");
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next().flatten())
+}
+
+async fn postgres_target() -> (PgSink, TargetDb) {
+    let schema = PgSchema::create(
+        "wb_pipeline",
+        "CREATE TABLE users (user_id text PRIMARY KEY, first_name text, age bigint);",
+    )
+    .await;
     let mut config = PgConfig::new(pg_conninfo());
-    config.schema = schema.clone();
-    config.offsets_schema = schema.clone();
+    config.schema = schema.name.clone();
+    config.offsets_schema = schema.name.clone();
     let sink = PgSink::connect(config, &["users"]).await.expect("sink");
-    let guard = PgSchema {
-        name: schema.clone(),
-    };
-    (sink, Target::Postgres { client, schema }, guard)
+    (sink, TargetDb::Postgres(schema))
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn changes_flow_from_redis_into_sqlite_and_bad_ones_are_dead_lettered() {
     let dir = TempDir::new("pipeline");
-    let (mut sink, db) = sqlite_target(&dir);
-    changes_flow_and_bad_ones_are_dead_lettered(&mut sink, &Target::Sqlite(db)).await;
+    let (mut sink, target) = sqlite_target(&dir);
+    changes_flow_and_bad_ones_are_dead_lettered(&mut sink, &target).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn changes_flow_from_redis_into_postgres_and_bad_ones_are_dead_lettered() {
-    let (mut sink, target, _schema) = postgres_target().await;
+    let (mut sink, target) = postgres_target().await;
     changes_flow_and_bad_ones_are_dead_lettered(&mut sink, &target).await;
 }
 
-async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, target: &Target) {
+async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, target: &TargetDb) {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
     let mut con = server.connection();
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
@@ -211,11 +131,11 @@ async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, targ
     assert_eq!(outcome.dead_letters.len(), 1);
     assert_eq!(outcome.dead_letters[0].key, b"user:3");
     assert_eq!(
-        target.rows().await,
+        target.rows(USERS_ROWS).await,
         vec![
-            ("1".into(), Some("Ada L.".into()), Some(36)),
-            ("2".into(), Some("Bob".into()), Some(41)),
-            ("4".into(), Some("Di".into()), None),
+            row("1", Some("Ada L."), Some(36)),
+            row("2", Some("Bob"), Some(41)),
+            row("4", Some("Di"), None),
         ]
     );
     let dlq = read_stream(&mut con, "wb:{0}:dlq:users", None);
@@ -239,11 +159,11 @@ async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, targ
     let outcome = runner.process(&mut reader, read).await.expect("batch");
     assert!(outcome.dead_letters.is_empty(), "{outcome:?}");
     assert_eq!(
-        target.rows().await,
+        target.rows(USERS_ROWS).await,
         vec![
-            ("1".into(), Some("Ada L.".into()), Some(36)),
-            ("3".into(), Some("Cy".into()), Some(29)),
-            ("4".into(), Some("Di".into()), None),
+            row("1", Some("Ada L."), Some(36)),
+            row("3", Some("Cy"), Some(29)),
+            row("4", Some("Di"), None),
         ]
     );
     // Everything acknowledged and trimmed; the stored offset is the last entry.
@@ -257,7 +177,7 @@ async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, targ
         read_stream(&mut con, USERS, None).is_empty(),
         "acknowledged entries trimmed"
     );
-    assert_eq!(target.stored_offset().await, last);
+    assert_eq!(stored_offset(target).await, last);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -266,7 +186,7 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
     let mut con = server.connection();
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
     let dir = TempDir::new("pipeline-skip");
-    let (mut sink, db) = sqlite_target(&dir);
+    let (mut sink, target) = sqlite_target(&dir);
     let transform = mapper();
     let mut reader = ShardReader::connect(&server.url(), BLOCK)
         .await
@@ -292,10 +212,9 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
     let outcome = runner.process(&mut reader, read).await.expect("batch");
     assert_eq!(outcome.skipped, 1);
     assert_eq!(outcome.delivered, 1);
-    let target = Target::Sqlite(db);
     assert_eq!(
-        target.rows().await,
-        vec![("2".into(), Some("Bob".into()), None)]
+        target.rows(USERS_ROWS).await,
+        vec![row("2", Some("Bob"), None)]
     );
     assert!(reader
         .read_pending(USERS, 100)
@@ -306,34 +225,22 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
 }
 
 /// What the target should hold for the keys `user:*` in Redis now.
-fn expected_rows(con: &mut Connection) -> Vec<Row> {
+fn expected_rows(con: &mut Connection) -> Vec<TextRow> {
     let keys: Vec<String> = redis::cmd("KEYS").arg("user:*").query(con).expect("KEYS");
-    let mut rows: Vec<Row> = keys
+    let mut rows: Vec<TextRow> = keys
         .iter()
         .map(|key| {
             let fields: std::collections::HashMap<String, String> =
                 redis::cmd("HGETALL").arg(key).query(con).expect("HGETALL");
-            (
-                key.trim_start_matches("user:").to_owned(),
-                fields.get("fname").cloned(),
+            row(
+                key.trim_start_matches("user:"),
+                fields.get("fname").map(String::as_str),
                 fields.get("age").and_then(|a| a.parse().ok()),
             )
         })
         .collect();
     rows.sort();
     rows
-}
-
-/// A small seeded generator, so a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Random writes to 300 hash keys: sets, field removals, deletes, expiries.
@@ -368,8 +275,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
     let dir = TempDir::new("worker");
     let path = dir.path().join("target.db");
-    let (_sink, db) = sqlite_target(&dir);
-    let target = Target::Sqlite(db);
+    let (_sink, target) = sqlite_target(&dir);
     let worker = |stop| {
         let worker = ShardWorker {
             url: server.url(),
@@ -405,7 +311,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
     let mut converged = false;
     for _ in 0..300 {
         let want = expected_rows(&mut con);
-        last = target.rows().await;
+        last = target.rows(USERS_ROWS).await;
         if last == want {
             converged = true;
             break;
@@ -425,7 +331,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
         want.len()
     );
     assert_eq!(
-        target.rows().await,
+        target.rows(USERS_ROWS).await,
         want,
         "target equals Redis after the stop"
     );
@@ -436,16 +342,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
         .query(&mut con)
         .expect("XLEN");
     assert_eq!(dlq, 0);
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg(USERS)
-        .arg("wb")
-        .query(&mut con)
-        .expect("XPENDING");
-    assert_eq!(
-        pending.first(),
-        Some(&redis::Value::Int(0)),
-        "entries left pending: {pending:?}"
-    );
+    assert_eq!(pending_count(&mut con, USERS), 0, "entries left pending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,8 +354,7 @@ async fn a_worker_rides_out_a_redis_restart() {
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
     let dir = TempDir::new("worker-restart");
     let path = dir.path().join("target.db");
-    let (_sink, db) = sqlite_target(&dir);
-    let target = Target::Sqlite(db);
+    let (_sink, target) = sqlite_target(&dir);
     let worker = ShardWorker {
         url: server.url(),
         jobs: [("users".to_owned(), mapper())].into_iter().collect(),
@@ -484,7 +380,7 @@ async fn a_worker_rides_out_a_redis_restart() {
 
     let mut converged = false;
     for _ in 0..300 {
-        if target.rows().await == expected_rows(&mut con) {
+        if target.rows(USERS_ROWS).await == expected_rows(&mut con) {
             converged = true;
             break;
         }
@@ -499,7 +395,7 @@ async fn a_worker_rides_out_a_redis_restart() {
         converged,
         "target never matched Redis after the restart: {stats:?}"
     );
-    assert_eq!(target.rows().await, expected_rows(&mut con));
+    assert_eq!(target.rows(USERS_ROWS).await, expected_rows(&mut con));
     assert!(stats.retries > 0, "the restart was not noticed: {stats:?}");
     assert_eq!(stats.dead_letters, 0);
 }

@@ -8,23 +8,10 @@
 mod postgres;
 mod sqlite;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use wb_engine::sink::{Batch, Cell, RowOp, StreamOffset, TaggedOp};
 
 /// A name no other test (in this run or a parallel one) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use wb_tests::unique_name as unique;
 
 /// A batch whose op `i` comes from change `changes[i]`.
 pub fn batch(ops: Vec<(usize, RowOp<'static>)>) -> Batch<'static> {

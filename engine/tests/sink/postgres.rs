@@ -1,43 +1,32 @@
 //! PostgreSQL sink against a real server.
 
-use tokio_postgres::{Client, NoTls};
 use wb_engine::sink::postgres::{PgConfig, PgSink};
 use wb_engine::sink::{Cell, ErrorClass, RecordError, RowOp, Sink, SinkError};
+use wb_tests::{pg_conninfo as conninfo, PgSchema, TextRow};
 
 use crate::{batch, offset, text, unique};
 
-fn conninfo() -> String {
-    std::env::var("WB_TEST_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_string())
-}
-
-/// A schema of its own for one test, dropped (with everything in it) when
-/// the test ends, even by a panic.
-struct Db {
-    schema: String,
-    client: Client,
-}
+/// A schema of its own for one test (the harness's [`PgSchema`], dropped
+/// when the test ends) and a sink configured for it.
+struct Db(PgSchema);
 
 impl Db {
     async fn new(ddl: &str) -> Db {
-        let schema = unique("wb_sink");
-        let (client, conn) = tokio_postgres::connect(&conninfo(), NoTls)
-            .await
-            .expect("PostgreSQL is reachable at WB_TEST_PG or 127.0.0.1:5432");
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\"; {ddl}"
-            ))
-            .await
-            .expect("test schema created");
-        Db { schema, client }
+        Db(PgSchema::create("wb_sink", ddl).await)
+    }
+
+    fn schema(&self) -> &str {
+        &self.0.name
+    }
+
+    fn client(&self) -> &tokio_postgres::Client {
+        &self.0.client
     }
 
     fn config(&self) -> PgConfig {
         let mut c = PgConfig::new(conninfo());
-        c.schema = self.schema.clone();
-        c.offsets_schema = self.schema.clone();
+        c.schema = self.schema().to_owned();
+        c.offsets_schema = self.schema().to_owned();
         c
     }
 
@@ -48,40 +37,8 @@ impl Db {
     }
 
     /// Rows of `sql` as text, for comparing.
-    async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let rows = self.client.simple_query(sql).await.expect("query runs");
-        rows.into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => {
-                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-                }
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let schema = self.schema.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on:
-        // a thread of its own does the clean-up.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    if let Ok((client, conn)) = tokio_postgres::connect(&conninfo(), NoTls).await {
-                        tokio::spawn(conn);
-                        let _ = client
-                            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                            .await;
-                    }
-                });
-            }
-        })
-        .join();
+    async fn rows(&self, sql: &str) -> Vec<TextRow> {
+        self.0.rows(sql).await
     }
 }
 
@@ -391,16 +348,16 @@ async fn missing_tables_and_columns_are_configuration_errors() {
         .expect_err("an upsert on a non-unique key fails the batch");
     assert!(matches!(err, SinkError::NoUniqueKey { .. }));
     // Privileges taken away after start: the server's 42501.
-    db.client
+    db.client()
         .batch_execute("CREATE ROLE wb_sink_ro NOLOGIN")
         .await
         .ok();
     let mut cfg = db.config();
     cfg.conninfo = format!("{} options='-c role=wb_sink_ro'", conninfo());
-    db.client
+    db.client()
         .batch_execute(&format!(
             "GRANT USAGE ON SCHEMA \"{0}\" TO wb_sink_ro; GRANT SELECT ON ALL TABLES IN SCHEMA \"{0}\" TO wb_sink_ro",
-            db.schema
+            db.schema()
         ))
         .await
         .expect("grants");
@@ -416,8 +373,8 @@ async fn missing_tables_and_columns_are_configuration_errors() {
         .expect_err("no insert privilege");
     assert_eq!(err.code(), Some("42501"));
     assert!(err.is_configuration());
-    db.client
-        .batch_execute(&format!("REVOKE ALL ON SCHEMA \"{0}\" FROM wb_sink_ro; REVOKE ALL ON ALL TABLES IN SCHEMA \"{0}\" FROM wb_sink_ro", db.schema))
+    db.client()
+        .batch_execute(&format!("REVOKE ALL ON SCHEMA \"{0}\" FROM wb_sink_ro; REVOKE ALL ON ALL TABLES IN SCHEMA \"{0}\" FROM wb_sink_ro", db.schema()))
         .await
         .ok();
 }
