@@ -204,13 +204,8 @@ async fn append_exactly_once(kind: Kind) {
 /// drain (as a server restart, a failover or a network cut does). The
 /// failure is transient, so the worker must retry, on a new connection, and
 /// converge with every appended change there once.
-///
-/// KNOWN ENGINE BUG (fails today): `ShardWorker` retries every batch on the
-/// same `PgSink`, whose client never reconnects (`PgSink::is_closed` says
-/// the pipeline should drop it and connect anew, and nothing does), so the
-/// worker retries forever and the target never catches up; `wb-engine run`
-/// on PostgreSQL runs the same worker. Do not relax this test: fix the
-/// engine.
+/// (The sink connects again when it finds its connection gone; before it
+/// did, the worker retried forever on the dead client.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_recovers_when_postgres_drops_its_connection() {
     let jobs = [JOBS[0], EVENTS_JOB];
@@ -254,7 +249,7 @@ async fn a_worker_recovers_when_postgres_drops_its_connection() {
     let stats = worker.stop().await;
     assert_eq!(
         left, 0,
-        "the worker did not recover from the lost connection in 30 s (known engine bug, see above): {left} entries unfinished; {stats:?}"
+        "the worker did not recover from the lost connection in 30 s: {left} entries unfinished; {stats:?}"
     );
     let stats = stats.expect("the worker stops cleanly");
     assert!(

@@ -156,10 +156,25 @@ impl PgSink {
         Ok(sink)
     }
 
-    /// Whether the connection is gone. A client never reconnects: after a
-    /// connection error the pipeline drops this sink and connects anew.
+    /// Whether the connection is gone. The next write or offset read
+    /// connects anew.
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// Replaces a connection that is gone (the server restarted, failed
+    /// over, or ended the session) with a new one, re-reading the tables
+    /// known so far. Prepared statements belong to a connection, so they go
+    /// with it. A failed connect is a connection error: transient, retried.
+    async fn reconnect_if_closed(&mut self) -> Result<(), SinkError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        tracing::info!("the PostgreSQL connection is gone; connecting again");
+        let tables: Vec<String> = self.by_name.keys().cloned().collect();
+        let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+        *self = PgSink::connect(self.config.clone(), &names).await?;
+        Ok(())
     }
 
     /// Forgets what was read from the catalog (after the target's schema
@@ -420,6 +435,7 @@ fn show(v: &PgValue<'_>) -> String {
 
 impl super::Sink for PgSink {
     async fn write(&mut self, batch: &Batch<'_>) -> Result<Report, SinkError> {
+        self.reconnect_if_closed().await?;
         // Read any table not seen yet before the transaction starts.
         for tagged in &batch.ops {
             self.table(&tagged.op.target.table).await?;
@@ -450,6 +466,7 @@ impl super::Sink for PgSink {
     }
 
     async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
+        self.reconnect_if_closed().await?;
         let row = self
             .client
             .query_opt(&self.offsets_read, &[&job, &shard])
