@@ -48,6 +48,6 @@ engine_start() {
 # totals. Not for a subshell: only this shell can wait for the engine.
 engine_stop() {
   kill -TERM "$engine_pid"; wait "$engine_pid" || true; engine_pid=""
-  stage_timings=$(grep -o "fetch_ms=[0-9]* transform_ms=[0-9]* write_ms=[0-9]* acknowledge_ms=[0-9]*" \
+  stage_timings=$(grep -o "batches=[0-9]* .*fetch_ms=[0-9]* transform_ms=[0-9]* write_ms=[0-9]* acknowledge_ms=[0-9]*" \
     "$work/engine.log" | tail -n 1 || true)
 }

@@ -14,6 +14,10 @@ pub enum PipelineError {
     Transform(#[from] TransformError),
     #[error("writing to the target: {0}")]
     Sink(#[from] SinkError),
+    /// A stream of a job the worker was not given (streams are filtered by
+    /// job when a session starts, so this is a bug).
+    #[error("no transform for job '{0}'")]
+    UnknownJob(String),
 }
 
 impl PipelineError {
@@ -24,6 +28,7 @@ impl PipelineError {
             PipelineError::Source(e) => e.is_transient(),
             PipelineError::Transform(e) => e.is_transient(),
             PipelineError::Sink(e) => e.is_transient(),
+            PipelineError::UnknownJob(_) => false,
         }
     }
 }

@@ -205,22 +205,40 @@ impl Source<'_> {
                     break;
                 };
                 after = newest;
-                if !self.hand_on(stream, read, ready).await? {
+                let Ok(permit) = ready.reserve().await else {
                     return Ok(());
-                }
+                };
+                let batch = self.prepare(stream, read).await?;
+                permit.send(batch);
             }
         }
         let names: Vec<String> = self.streams.iter().map(JobStream::stream).collect();
         while !*stop.borrow() {
+            // Read only once the writer can take the batch: while it is
+            // busy, changes gather in the stream and make one bigger batch
+            // (cheaper per change) instead of a queue of small ones, each
+            // adding a transaction's time to the wait of those behind it.
+            let Ok(permit) = ready.reserve().await else {
+                return Ok(());
+            };
             let reads = self
                 .reader
                 .read_new(&names, count, self.settings.block)
                 .await?;
+            let mut permit = Some(permit);
             for read in reads {
                 let Some(stream) = self.streams.iter().find(|s| s.stream() == read.stream) else {
                     continue;
                 };
-                if !self.hand_on(stream, read, ready).await? {
+                let batch = self.prepare(stream, read).await?;
+                let sent = match permit.take() {
+                    Some(permit) => {
+                        permit.send(batch);
+                        true
+                    }
+                    None => ready.send(batch).await.is_ok(),
+                };
+                if !sent {
                     return Ok(());
                 }
             }
@@ -228,20 +246,18 @@ impl Source<'_> {
         Ok(())
     }
 
-    /// Prepares one read and passes it to the writer; `false` when the
-    /// writer has stopped.
-    async fn hand_on(
+    /// Coalesces, fetches and transforms one read.
+    async fn prepare(
         &mut self,
         stream: &JobStream,
         read: StreamRead,
-        ready: &mpsc::Sender<PreparedBatch>,
-    ) -> Result<bool, PipelineError> {
-        let Some(transform) = self.jobs.get(&stream.job) else {
-            return Ok(true);
-        };
+    ) -> Result<PreparedBatch, PipelineError> {
+        let transform = self
+            .jobs
+            .get(&stream.job)
+            .ok_or_else(|| PipelineError::UnknownJob(stream.job.clone()))?;
         let committed = self.committed.get(&stream.job).copied().flatten();
-        let batch = prepare(self.reader.connection(), stream, transform, committed, read).await?;
-        Ok(ready.send(batch).await.is_ok())
+        prepare(self.reader.connection(), stream, transform, committed, read).await
     }
 }
 

@@ -163,14 +163,21 @@ impl ShardReader {
     }
 }
 
-/// Acknowledges `ids` of `stream` over `con` and trims the stream below its oldest entry still
-/// unacknowledged (whole stream nodes at a time, which is cheap).
+/// Acknowledges `ids` of `stream` over `con` and trims the stream up to the
+/// newest of them, in one round trip.
+///
+/// Trimming there is safe because batches are acknowledged in stream order:
+/// pending entries are walked oldest first before any new ones are read,
+/// and the writer takes batches in the order they were read, so every entry
+/// older than the newest of `ids` is acknowledged by now, and a batch read
+/// later (possibly in flight) only holds newer ones. `MINID ~` trims whole
+/// stream nodes only, which is cheap; the rest goes with a later batch.
 pub async fn acknowledge<C: ConnectionLike>(
     con: &mut C,
     stream: &str,
     ids: &[StreamId],
 ) -> Result<(), SourceError> {
-    let Some(max_acked) = ids.iter().max().copied() else {
+    let Some(newest) = ids.iter().max().copied() else {
         return Ok(());
     };
     let mut pipe = redis::pipe();
@@ -181,32 +188,13 @@ pub async fn acknowledge<C: ConnectionLike>(
         }
         pipe.ignore();
     }
-    pipe.cmd("XPENDING").arg(stream).arg(GROUP);
-    let replies: Vec<Value> = pipe.query_async(con).await?;
-    let oldest_pending: Option<StreamId> = match replies.last() {
-        Some(Value::Array(summary)) => match summary.get(1) {
-            Some(Value::BulkString(id)) => {
-                std::str::from_utf8(id).ok().and_then(|s| s.parse().ok())
-            }
-            Some(Value::SimpleString(id)) => id.parse().ok(),
-            _ => None,
-        },
-        Some(other) => return Err(SourceError::reply("XPENDING", other)),
-        None => None,
-    };
-    // Everything below the oldest unacknowledged entry is done; with
-    // nothing pending, everything up to what was just acknowledged is.
-    let keep_from = match oldest_pending {
-        Some(pending) => pending.min(max_acked.next()),
-        None => max_acked.next(),
-    };
-    let _: i64 = redis::cmd("XTRIM")
+    pipe.cmd("XTRIM")
         .arg(stream)
         .arg("MINID")
         .arg("~")
-        .arg(keep_from.to_string())
-        .query_async(con)
-        .await?;
+        .arg(newest.next().to_string())
+        .ignore();
+    let () = pipe.query_async(con).await?;
     Ok(())
 }
 
