@@ -273,10 +273,7 @@ pub fn apply_by<'a>(
     let items = as_array(func, subject)?;
     if func == Func::Map {
         return Ok(Val::Array(
-            items
-                .iter()
-                .map(&mut *by)
-                .collect::<Result<_, _>>()?,
+            items.iter().map(&mut *by).collect::<Result<_, _>>()?,
         ));
     }
     let mut keyed = Vec::with_capacity(items.len());
