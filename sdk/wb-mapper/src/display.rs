@@ -136,6 +136,13 @@ impl fmt::Display for Expr {
             Expr::Field(path) if is_plain_path(path) => f.write_str(path),
             Expr::Field(path) => write_name(f, path),
             Expr::Current => f.write_char('@'),
+            // A spec holds one expression per line: text with control
+            // characters is written as an escaped JSON string literal.
+            Expr::Literal(text) if text.chars().any(char::is_control) => {
+                let mut quoted = String::new();
+                write_json_string(text, &mut quoted);
+                write!(f, "`{}`", quoted.replace('`', "\\`"))
+            }
             Expr::Literal(text) => {
                 write!(f, "'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
             }

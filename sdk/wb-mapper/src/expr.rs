@@ -876,6 +876,13 @@ mod tests {
     }
 
     #[test]
+    fn multi_line_text_prints_on_one_line() {
+        let expr = Expr::parse("concat('a\nb', `[1,\n 2]`)").unwrap();
+        assert_eq!(expr.to_string(), "concat(`\"a\\nb\"`, `[1,2]`)");
+        assert_eq!(Expr::parse(&expr.to_string()), Ok(expr));
+    }
+
+    #[test]
     fn new_expressions_print_back_to_themselves() {
         for text in [
             "people[*].{n: first, \"a-b\": age}",
@@ -886,13 +893,14 @@ mod tests {
             "*.n",
             "ops.*.n[-1]",
             "tags[1:3:2]",
-            "[?a == `[1, 2]`]",
+            "[?a == `[1,2]`]",
             "a | (b | c)",
             "sort_by(people, &age)",
             "filter_entries(@, &key == 'a')",
             "`true`",
             "@[0]",
             "a[-1].b",
+            "`\"two\\nlines\"`",
         ] {
             let expr = Expr::parse(text).unwrap();
             assert_eq!(expr.to_string(), text);

@@ -388,7 +388,8 @@ impl Parser<'_> {
         }
         match parse_json(&raw) {
             Ok(crate::value::Val::Str(text)) => Ok(Expr::Literal(text.into_owned())),
-            Ok(_) => Ok(Expr::Json(raw)),
+            // Kept compact: a spec holds one expression per line.
+            Ok(value) => Ok(Expr::Json(value.to_json())),
             Err(_) => Ok(Expr::Literal(raw)),
         }
     }
