@@ -64,6 +64,11 @@ impl Parser<'_> {
         tok
     }
 
+    /// Steps back onto the token just read, so an error points at it.
+    fn back(&mut self) {
+        self.at = self.at.saturating_sub(1);
+    }
+
     fn eat(&mut self, want: &Tok) -> bool {
         if self.peek() == want {
             self.next();
@@ -136,12 +141,12 @@ impl Parser<'_> {
             }
             Tok::Not => Ok(Expr::Not(Box::new(self.expr(NOT_OPERAND)?))),
             Tok::Amp => {
-                self.at -= 1;
+                self.back();
                 self.fail("an &expression is only valid as a function argument")
             }
             Tok::Eof => self.fail("expected a value"),
             other => {
-                self.at -= 1;
+                self.back();
                 self.fail(&format!("unexpected {}", other.describe()))
             }
         }
@@ -201,7 +206,7 @@ impl Parser<'_> {
                 Ok(Expr::Compare(Box::new(left), op, Box::new(right)))
             }
             other => {
-                self.at -= 1;
+                self.back();
                 self.fail(&format!("unexpected {}", other.describe()))
             }
         }
@@ -215,7 +220,7 @@ impl Parser<'_> {
             Tok::LBracket => Ok(Expr::List(self.list(Tok::RBracket, "']'")?)),
             Tok::LBrace => self.hash(),
             other => {
-                self.at -= 1;
+                self.back();
                 self.fail(&format!(
                     "expected a name, '[', '{{' or '*' after '.', found {}",
                     other.describe()
@@ -259,7 +264,7 @@ impl Parser<'_> {
                 Tok::Colon if colons < 2 => colons += 1,
                 Tok::RBracket => break,
                 other => {
-                    self.at -= 1;
+                    self.back();
                     return self.fail(&format!("unexpected {} in an index", other.describe()));
                 }
             }
@@ -298,12 +303,12 @@ impl Parser<'_> {
             let key = match self.next() {
                 Tok::Ident(key) | Tok::Quoted(key) => key,
                 other => {
-                    self.at -= 1;
+                    self.back();
                     return self.fail(&format!("expected a key, found {}", other.describe()));
                 }
             };
             if entries.iter().any(|(k, _)| k == &key) {
-                self.at -= 1;
+                self.back();
                 return self.fail(&format!("key {key:?} given twice"));
             }
             self.expect(Tok::Colon, "':'")?;
