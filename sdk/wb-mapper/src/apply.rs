@@ -91,11 +91,7 @@ fn passes_filters<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<bool, Strin
     if change.is_missing() {
         return Ok(true);
     }
-    let scope = Scope {
-        change,
-        item: None,
-        steps: &spec.steps,
-    };
+    let scope = Scope::new(change, None, &spec.steps);
     for (index, step) in spec.steps.iter().enumerate() {
         if let Step::Filter { expr } = step {
             if !truthy(&expr.value(&scope, index, None)?)? {
@@ -181,20 +177,17 @@ fn cells<'a>(
     change: &Change<'a>,
     item: Option<Item<'a>>,
 ) -> Result<Vec<Cell_<'a>>, String> {
-    let scope = Scope {
-        change,
-        item,
-        steps: &spec.steps,
-    };
-    columns
-        .iter()
-        .map(|column| {
-            Ok(Cell_ {
-                name: Cow::Borrowed(column.name.as_str()),
-                value: column.expr.eval(&scope, spec.steps.len())?,
-            })
-        })
-        .collect()
+    let scope = Scope::new(change, item, &spec.steps);
+    // A plain loop: measurably cheaper per column than collecting an
+    // iterator of results, and this runs for every column of every row.
+    let mut out = Vec::with_capacity(columns.len());
+    for column in columns {
+        out.push(Cell_ {
+            name: Cow::Borrowed(column.name.as_str()),
+            value: column.expr.eval(&scope, spec.steps.len())?,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -561,6 +554,39 @@ mod tests {
         );
         // split('', ',') is [''], one tag: kept.
         assert_eq!(apply(&spec, &changes[1]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn columns_in_any_order_find_their_fields() {
+        let spec = Spec::parse(
+            "output t users upsert\n\
+             key id key_part(1)\n\
+             value c c\n\
+             value a a\n\
+             value missing missing\n\
+             value b b\n\
+             value c2 c\n",
+        )
+        .unwrap();
+        let hash = ValueData::Hash(vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), vec![0xff]),
+            (b"c".to_vec(), b"3".to_vec()),
+        ]);
+        let buf = encode_changes(&[change("user:1", hash)]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let ops = apply(&spec, &change).unwrap();
+        let values: Vec<_> = ops[0].values.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Cell::from("3"),
+                Cell::from("1"),
+                Cell::Null,
+                Cell::Bytes(vec![0xff].into()),
+                Cell::from("3"),
+            ]
+        );
     }
 
     #[test]
