@@ -64,8 +64,14 @@ pub enum TransformStep {
     /// Skips records for which `expression` is false (deletes always pass).
     #[serde(rename = "filter")]
     Filter(FilterBlock),
+    /// Replaces the record with the result of `expression`, usually a
+    /// JMESPath multi-select hash (`{id: id, name: upper(name)}`): its
+    /// entries are the record's fields from then on.
+    #[serde(rename = "map")]
+    Map(FilterBlock),
 }
 
+/// The arguments of `filter` and `map`: one expression.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterBlock {
@@ -272,6 +278,13 @@ impl Job {
                         .map_err(|message| fail(at("expression"), &filter.expression, message))?;
                     spec.steps.push(Step::Filter { expr });
                 }
+                TransformStep::Map(map) => {
+                    check_language(map.language.as_deref())
+                        .map_err(|(language, message)| fail(at("language"), language, message))?;
+                    let expr = Expr::parse(&map.expression)
+                        .map_err(|message| fail(at("expression"), &map.expression, message))?;
+                    spec.steps.push(Step::Map { expr });
+                }
                 TransformStep::AddField(adds) => {
                     for add in adds.items() {
                         check_language(add.language.as_deref()).map_err(
@@ -302,19 +315,16 @@ impl Job {
             let strategy = match out.load_strategy {
                 LoadStrategy::Upsert => SpecStrategy::Upsert,
                 LoadStrategy::Append => SpecStrategy::Append,
-                LoadStrategy::Replace => {
-                    return Err(fail(
-                        at("load_strategy"),
-                        "load_strategy",
-                        "load_strategy replace is not supported yet".into(),
-                    ))
-                }
+                LoadStrategy::Replace => SpecStrategy::Replace,
             };
-            if strategy == SpecStrategy::Upsert && out.keys.is_empty() {
+            if strategy != SpecStrategy::Append && out.keys.is_empty() {
                 return Err(fail(
                     at("keys"),
                     &out.table,
-                    "an upsert needs keys (or use load_strategy: append)".into(),
+                    format!(
+                        "load_strategy {} needs keys (or use load_strategy: append)",
+                        strategy.name()
+                    ),
                 ));
             }
             let columns = |specs: &[ColumnSpec],
@@ -418,6 +428,12 @@ fn is_identifier(name: &str) -> bool {
 /// The first line that mentions `needle`: serde does not keep positions of
 /// values, so validation errors after parsing are located by their text.
 fn line_of(text: &str, needle: &str) -> usize {
+    // A multi-line value (a `|` block) is found by its first line.
+    let needle = needle
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or(needle);
     if needle.is_empty() {
         return 0;
     }
@@ -493,12 +509,66 @@ output:
     }
 
     #[test]
-    fn unsupported_expressions_point_at_their_line() {
+    fn bad_expressions_point_at_their_line() {
         let text = JOB.replace("{city: address.city}", "{city: \"uuid(city)\"}");
         let err = parse(&text).unwrap_err();
         assert_eq!(err.line, 13);
         assert_eq!(err.field.as_deref(), Some("output[0].with.mapping"));
-        assert!(err.message.contains("uuid"), "{err}");
+        assert!(
+            err.message.contains("uuid does not take 1 arguments"),
+            "{err}"
+        );
+        let text = JOB.replace("{city: address.city}", "{city: \"addresses[?city == 'x'\"}");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, 13);
+        assert!(
+            err.message.contains("expected ']' to close the filter"),
+            "{err}"
+        );
+        let text = JOB.replace("{city: address.city}", "{city: \"hash(city, 'sha512')\"}");
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("unknown hash algorithm"), "{err}");
+    }
+
+    #[test]
+    fn a_map_block_and_the_replace_strategy_compile() {
+        let text = JOB
+            .replace(
+                "output:",
+                "transform:\n\
+                 \x20 - uses: map\n\
+                 \x20   with:\n\
+                 \x20     expression: |\n\
+                 \x20       {\n\
+                 \x20         first_name: fname,\n\
+                 \x20         tags: tags[?@ != 'x'] | sort(@)\n\
+                 \x20       }\n\
+                 \x20     language: jmespath\n\
+                 output:",
+            )
+            .replace("load_strategy: UPSERT", "load_strategy: REPLACE");
+        let job = parse(&text).unwrap();
+        let spec = job.to_mapper_spec(Path::new("j.yaml"), &text).unwrap();
+        let printed = spec.to_string();
+        assert_eq!(
+            printed.lines().take(2).collect::<Vec<_>>(),
+            vec![
+                "map {first_name: fname, tags: tags[?@ != 'x'] | sort(@)}",
+                "output target public.users replace",
+            ]
+        );
+        assert_eq!(Spec::parse(&printed).unwrap(), spec);
+        let bad = text.replace("first_name: fname,", "first_name: ,");
+        let err = parse(&bad).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("transform[0].with.expression"));
+        assert!(err.message.contains("unexpected ','"), "{err}");
+        assert!(err.line > 5, "{err}");
+        let err =
+            parse(&text.replace("      keys: [{user_id: \"key_part(1)\"}]\n", "")).unwrap_err();
+        assert!(
+            err.message.contains("load_strategy replace needs keys"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ impl WasmHost {
         let mut linker = Linker::new(&engine);
         // Guests built for wasm32-wasip2 with std import WASI interfaces even
         // when they never use them; they are linked, but the context in
-        // `HostState` grants no files, network, environment or clock.
+        // `HostState` grants no files, network or environment, and the wall
+        // clock only when the limits say so.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
         Transform::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(setup)?;
@@ -132,7 +133,7 @@ impl WasmTransform {
     fn store(&self) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(&self.job, self.limits.memory_bytes),
+            HostState::new(&self.job, self.limits.memory_bytes, self.limits.wall_clock),
         );
         store.limiter(|state| state.limiter());
         store.epoch_deadline_trap();

@@ -1,4 +1,5 @@
-//! Resource limits for guests.
+//! Resource limits for guests, and the one capability a guest may be
+//! granted: the time of day.
 
 use std::time::Duration;
 
@@ -9,6 +10,12 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Wall-clock budget of one call into the guest (init, or one batch).
     pub deadline: Duration,
+    /// Whether the guest reads the real time of day (WASI's wall clock).
+    /// On by default: the stock mapper's `time_delta_days` and
+    /// `time_delta_seconds` need it. Off, the clock reads 1970-01-01 so a
+    /// component's output cannot depend on when it runs. The monotonic
+    /// clock is frozen either way.
+    pub wall_clock: bool,
 }
 
 /// 64 MiB: ample for mapping a batch of a few thousand changes, small
@@ -28,6 +35,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: default_memory_bytes(),
             deadline: default_deadline(),
+            wall_clock: true,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What a guest's store holds: a WASI context that grants nothing, the
-//! memory cap, and the `log` import.
+//! What a guest's store holds: a WASI context that grants nothing but,
+//! when allowed, the time of day; the memory cap, and the `log` import.
 
 use std::time::Duration;
 
@@ -31,10 +31,10 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(job: &str, memory_bytes: usize) -> Self {
+    pub(crate) fn new(job: &str, memory_bytes: usize, wall_clock: bool) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         HostState {
-            wasi: sealed_wasi(stderr.clone()),
+            wasi: sealed_wasi(stderr.clone(), wall_clock),
             stderr,
             table: ResourceTable::new(),
             memory: MemoryCap {
@@ -70,17 +70,24 @@ impl HostState {
 
 /// A WASI context with no preopened directories, no environment, no
 /// arguments, no network, closed stdin, discarded stdout, stderr kept in a
-/// small buffer for error reports, and clocks frozen at zero so a transform cannot depend on when
-/// it runs. Randomness stays: Rust's `HashMap` seeds itself from it.
-fn sealed_wasi(stderr: MemoryOutputPipe) -> WasiCtx {
-    WasiCtxBuilder::new()
+/// small buffer for error reports, and the monotonic clock frozen at zero
+/// (a transform has no use for timing itself). The wall clock is the real
+/// one when `wall_clock` is granted (the stock mapper's time deltas read
+/// it), else frozen at zero so a transform cannot depend on when it runs.
+/// Randomness stays: Rust's `HashMap` seeds itself from it, and the
+/// mapper's `uuid()` draws from it.
+fn sealed_wasi(stderr: MemoryOutputPipe, wall_clock: bool) -> WasiCtx {
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .stderr(stderr)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .wall_clock(FrozenClock)
-        .monotonic_clock(FrozenClock)
-        .build()
+        .monotonic_clock(FrozenClock);
+    if !wall_clock {
+        builder.wall_clock(FrozenClock);
+    }
+    builder.build()
 }
 
 struct FrozenClock;

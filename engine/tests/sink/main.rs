@@ -35,3 +35,29 @@ pub fn offset(job: &str, shard: &str, last_id: &str) -> StreamOffset {
 pub fn text(s: &str) -> Cell<'static> {
     Cell::Text(s.to_string().into())
 }
+
+/// The ops the stock mapper gives a hash `user:<id>` with field `name`
+/// under `load_strategy: replace` (a delete by key, then an insert), tagged
+/// with change `change`.
+pub fn replaced(change: usize, id: i64, name: &str) -> Vec<(usize, RowOp<'static>)> {
+    let spec =
+        wb_mapper::Spec::parse("output t users replace\nkey id key_part(1)\nvalue name name\n")
+            .expect("the spec parses");
+    let buf = wb_abi::encode_changes(&[wb_abi::ChangeData {
+        key: format!("user:{id}").into_bytes(),
+        event: "hset".into(),
+        stream_id: "1-0".into(),
+        value: wb_abi::ValueData::Hash(vec![(b"name".to_vec(), name.as_bytes().to_vec())]),
+    }]);
+    let change_view = wb_abi::BatchReader::new(&buf)
+        .expect("batch")
+        .next()
+        .expect("one change")
+        .expect("decodes");
+    let ops = wb_mapper::apply(&spec, &change_view).expect("maps");
+    let kinds: Vec<_> = ops.iter().map(|op| op.kind).collect();
+    assert_eq!(kinds, vec![wb_abi::OpKind::Delete, wb_abi::OpKind::Insert]);
+    ops.into_iter()
+        .map(|op| (change, op.into_owned()))
+        .collect()
+}

@@ -4,7 +4,7 @@ use wb_engine::sink::postgres::{PgConfig, PgSink};
 use wb_engine::sink::{Cell, ErrorClass, RecordError, RowOp, Sink, SinkError};
 use wb_tests::{pg_conninfo as conninfo, PgSchema, TextRow};
 
-use crate::{batch, offset, text, unique};
+use crate::{batch, offset, replaced, text, unique};
 
 /// A schema of its own for one test (the harness's [`PgSchema`], dropped
 /// when the test ends) and a sink configured for it.
@@ -562,5 +562,39 @@ async fn keys_of_server_cast_types_match_on_delete_and_key_only_upserts_insert_o
     assert_eq!(
         db.rows("SELECT label FROM tags WHERE amount = 3").await,
         vec![vec![s("second")]]
+    );
+}
+
+#[tokio::test]
+async fn replace_resets_the_columns_the_mapping_leaves_out() {
+    let db = Db::new(
+        "CREATE TABLE users (id int8 PRIMARY KEY, name text, age int4, extra text DEFAULT 'd');",
+    )
+    .await;
+    let mut sink = db.sink(&["users"]).await;
+    sink.write(&batch(vec![(
+        0,
+        RowOp::upsert("t", "users")
+            .key("id", 1i64)
+            .value("name", text("ann"))
+            .value("age", 30i64)
+            .value("extra", text("x")),
+    )]))
+    .await
+    .expect("first batch");
+    // Two replaces of the same key and one of a new key in one batch: the
+    // delete and insert of each run in order, the last one wins.
+    let mut ops = replaced(0, 1, "bob");
+    ops.extend(replaced(1, 2, "cy"));
+    ops.extend(replaced(2, 1, "dee"));
+    let report = sink.write(&batch(ops)).await.expect("replace batch");
+    assert_eq!(report.delivered, vec![0, 1, 2]);
+    assert_eq!(
+        db.rows("SELECT id, name, age, extra FROM users ORDER BY id")
+            .await,
+        vec![
+            vec![s("1"), s("dee"), None, s("d")],
+            vec![s("2"), s("cy"), None, s("d")],
+        ]
     );
 }

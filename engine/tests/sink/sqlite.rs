@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use wb_engine::sink::sqlite::{SqliteConfig, SqliteSink};
 use wb_engine::sink::{Cell, RecordError, RowOp, Sink, SinkError};
 
-use crate::{batch, offset, text, unique};
+use crate::{batch, offset, replaced, text, unique};
 
 /// A database file in a directory of its own, removed when the test ends.
 struct File {
@@ -326,5 +326,37 @@ async fn sql_in_names_keys_and_values_is_only_data() {
     assert_eq!(
         f.rows("SELECT \"select\", \"x'y\" FROM \"odd \"\"t\"\"; --\""),
         vec![vec![format!("t:{key}"), format!("t:{value}")]]
+    );
+}
+
+#[tokio::test]
+async fn replace_resets_the_columns_the_mapping_leaves_out() {
+    let f = File::new(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, extra TEXT DEFAULT 'd');",
+    );
+    let mut sink = f.sink(&["users"]);
+    sink.write(&batch(vec![(
+        0,
+        RowOp::upsert("t", "users")
+            .key("id", 1i64)
+            .value("name", text("ann"))
+            .value("age", 30i64)
+            .value("extra", text("x")),
+    )]))
+    .await
+    .expect("first batch");
+    // Two replaces of the same key and one of a new key in one batch: the
+    // delete and insert of each run in order, the last one wins.
+    let mut ops = replaced(0, 1, "bob");
+    ops.extend(replaced(1, 2, "cy"));
+    ops.extend(replaced(2, 1, "dee"));
+    let report = sink.write(&batch(ops)).await.expect("replace batch");
+    assert_eq!(report.delivered, vec![0, 1, 2]);
+    assert_eq!(
+        f.rows("SELECT id, name, age, extra FROM users ORDER BY id"),
+        vec![
+            vec!["i:1", "t:dee", "null", "t:d"],
+            vec!["i:2", "t:cy", "null", "t:d"],
+        ]
     );
 }

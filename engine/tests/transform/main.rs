@@ -20,10 +20,12 @@ fn host() -> &'static WasmHost {
     HOST.get_or_init(|| WasmHost::new().expect("the Wasm host starts"))
 }
 
+/// Tight limits and a frozen wall clock, so fixtures see no time of day.
 fn limits() -> Limits {
     Limits {
         memory_bytes: 32 << 20,
         deadline: Duration::from_millis(200),
+        wall_clock: false,
     }
 }
 
@@ -221,6 +223,31 @@ fn guests_see_no_files_environment_arguments_or_clock() {
             ("unix_seconds", Cell::Integer(0)),
         ]
     );
+}
+
+#[test]
+fn a_granted_wall_clock_shows_the_time_of_day() {
+    let granted = Limits {
+        wall_clock: true,
+        ..limits()
+    };
+    let transform = load(&[], granted).unwrap();
+    let out = transform.run(&[hash("probe:1", "x")]).unwrap();
+    let ops = out.get(0).unwrap().unwrap();
+    let seen = ops[0]
+        .values
+        .iter()
+        .find(|c| c.name == "unix_seconds")
+        .map(|c| c.value.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    match seen {
+        Some(Cell::Integer(seconds)) => assert!((now - 5..=now).contains(&seconds), "{seconds}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(Limits::default().wall_clock, "granted by default");
 }
 
 #[test]

@@ -109,9 +109,27 @@ impl<'a> Pairs<'a> {
     /// This is the hot path of most mappings (one call per column), so it
     /// walks the length prefixes directly and compares lengths before bytes.
     pub fn get(&self, field: &[u8]) -> Option<&'a [u8]> {
+        self.get_after(field, 0).map(|(value, _)| value)
+    }
+
+    /// [`Pairs::get`] for callers that read fields in about the order they
+    /// are stored (a mapping's columns): the search starts at byte offset
+    /// `start` and wraps around. `start` must be 0 or an offset this method
+    /// returned for the same pairs; it returns the value and the offset of
+    /// the pair after it.
+    pub fn get_after(&self, field: &[u8], start: usize) -> Option<(&'a [u8], usize)> {
         let raw = self.raw;
-        let mut at = 0;
-        for _ in 0..self.len {
+        let start = if start >= raw.len() { 0 } else { start };
+        self.scan(field, start, raw.len())
+            .or_else(|| self.scan(field, 0, start))
+    }
+
+    /// Looks for `field` among the pairs stored from byte `from` up to
+    /// byte `to`.
+    fn scan(&self, field: &[u8], from: usize, to: usize) -> Option<(&'a [u8], usize)> {
+        let raw = self.raw;
+        let mut at = from;
+        while at < to {
             let name_len = len_at(raw, at)?;
             let name_start = at + 4;
             let value_at = name_start + name_len;
@@ -119,7 +137,7 @@ impl<'a> Pairs<'a> {
             let value_start = value_at + 4;
             at = value_start + value_len;
             if name_len == field.len() && raw.get(name_start..value_at)? == field {
-                return raw.get(value_start..at);
+                return Some((raw.get(value_start..at)?, at));
             }
         }
         None
@@ -236,4 +254,42 @@ pub(crate) fn read_change<'a>(r: &mut Reader<'a>) -> Result<Change<'a>, DecodeEr
         stream_id,
         value,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{encode_changes, BatchReader, ChangeData, Value, ValueData};
+
+    #[test]
+    fn lookups_from_a_hint_wrap_around() {
+        let buf = encode_changes(&[ChangeData {
+            key: b"h:1".to_vec(),
+            event: "hset".into(),
+            stream_id: "1-0".into(),
+            value: ValueData::Hash(vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"bb".to_vec(), b"2".to_vec()),
+                (b"c".to_vec(), b"3".to_vec()),
+            ]),
+        }]);
+        let change = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let Value::Hash(pairs) = change.value else {
+            panic!("a hash")
+        };
+        let (b, after_b) = pairs.get_after(b"bb", 0).unwrap();
+        assert_eq!(b, b"2");
+        // In order from the hint, and back to the start past the end.
+        let (c, after_c) = pairs.get_after(b"c", after_b).unwrap();
+        assert_eq!(c, b"3");
+        assert_eq!(
+            pairs.get_after(b"a", after_c).map(|(v, _)| v),
+            Some(&b"1"[..])
+        );
+        assert_eq!(
+            pairs.get_after(b"a", after_b).map(|(v, _)| v),
+            Some(&b"1"[..])
+        );
+        assert_eq!(pairs.get_after(b"zz", after_b), None);
+        assert_eq!(pairs.get(b"c"), Some(&b"3"[..]));
+    }
 }

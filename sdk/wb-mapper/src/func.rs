@@ -1,14 +1,19 @@
-//! The functions expressions may call, with RDI's names and meanings.
+//! The functions expressions may call: RDI's (with RDI's names and
+//! meanings) and JMESPath's built-ins. Argument counts, `&expression`
+//! arguments and literal arguments (hash algorithms, regular expressions,
+//! `filter_entries` predicates) are checked when the expression is parsed;
+//! argument types when it runs, and a wrong type rejects the record with
+//! the function named.
 
-use std::borrow::Cow;
-
-use wb_abi::Cell;
-
-use crate::logic::CmpOp;
+use crate::expr::Expr;
+use crate::pattern::Pattern;
+use crate::value::Val;
+use crate::{builtin, rdi, strings};
 
 /// A function of the expression language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Func {
+    // RDI's string functions.
     /// `lower(s)`
     Lower,
     /// `upper(s)`
@@ -27,209 +32,235 @@ pub enum Func {
     Mid,
     /// `in(value, [a, b, ...])`: whether value equals one of the others.
     In,
-    /// `split(s, separator)`: a JSON array of the parts.
+    /// `split(s, separator)`: an array of the parts.
     Split,
     /// `base64_decode(s)`: text if the bytes are UTF-8, bytes otherwise.
     Base64Decode,
     /// `json_parse(s)`: the text as a JSON value (for json columns).
     JsonParse,
+    // RDI's other functions.
+    /// `filter_entries(object, 'predicate')`: the entries for which the
+    /// predicate, evaluated on `{key, value}`, is true.
+    FilterEntries,
+    /// `from_entries(array)`: an object from `{key, value}` objects.
+    FromEntries,
+    /// `to_entries(object)`: an array of `{key, value}` objects.
+    ToEntries,
+    /// `hash(value[, 'sha256'|'sha1'|'md5'])`: lowercase hex digest.
+    Hash,
+    /// `regex_replace(s, pattern, replacement)`: every match replaced.
+    RegexReplace,
+    /// `time_delta_days(t)`: whole days from `t` to now.
+    TimeDeltaDays,
+    /// `time_delta_seconds(t)`: whole seconds from `t` to now.
+    TimeDeltaSeconds,
+    /// `uuid()`: a random version 4 UUID.
+    Uuid,
+    // JMESPath's built-ins.
+    Length,
+    Keys,
+    Values,
+    Join,
+    Contains,
+    StartsWith,
+    EndsWith,
+    ToString,
+    ToNumber,
+    ToArray,
+    Abs,
+    Ceil,
+    Floor,
+    Max,
+    Min,
+    Sum,
+    Avg,
+    Sort,
+    Reverse,
+    NotNull,
+    Type,
+    Merge,
+    SortBy,
+    MaxBy,
+    MinBy,
+    Map,
 }
 
-const ALL: [Func; 12] = [
-    Func::Lower,
-    Func::Upper,
-    Func::Capitalize,
-    Func::Concat,
-    Func::Left,
-    Func::Right,
-    Func::Replace,
-    Func::Mid,
-    Func::In,
-    Func::Split,
-    Func::Base64Decode,
-    Func::JsonParse,
+/// Each function's name and its least and greatest argument counts
+/// (`None`: any number).
+const TABLE: &[(Func, &str, usize, Option<usize>)] = &[
+    (Func::Lower, "lower", 1, Some(1)),
+    (Func::Upper, "upper", 1, Some(1)),
+    (Func::Capitalize, "capitalize", 1, Some(1)),
+    (Func::Concat, "concat", 1, None),
+    (Func::Left, "left", 2, Some(2)),
+    (Func::Right, "right", 2, Some(2)),
+    (Func::Replace, "replace", 3, Some(3)),
+    (Func::Mid, "mid", 3, Some(3)),
+    (Func::In, "in", 2, None),
+    (Func::Split, "split", 2, Some(2)),
+    (Func::Base64Decode, "base64_decode", 1, Some(1)),
+    (Func::JsonParse, "json_parse", 1, Some(1)),
+    (Func::FilterEntries, "filter_entries", 2, Some(2)),
+    (Func::FromEntries, "from_entries", 1, Some(1)),
+    (Func::ToEntries, "to_entries", 1, Some(1)),
+    (Func::Hash, "hash", 1, Some(2)),
+    (Func::RegexReplace, "regex_replace", 3, Some(3)),
+    (Func::TimeDeltaDays, "time_delta_days", 1, Some(1)),
+    (Func::TimeDeltaSeconds, "time_delta_seconds", 1, Some(1)),
+    (Func::Uuid, "uuid", 0, Some(0)),
+    (Func::Length, "length", 1, Some(1)),
+    (Func::Keys, "keys", 1, Some(1)),
+    (Func::Values, "values", 1, Some(1)),
+    (Func::Join, "join", 2, Some(2)),
+    (Func::Contains, "contains", 2, Some(2)),
+    (Func::StartsWith, "starts_with", 2, Some(2)),
+    (Func::EndsWith, "ends_with", 2, Some(2)),
+    (Func::ToString, "to_string", 1, Some(1)),
+    (Func::ToNumber, "to_number", 1, Some(1)),
+    (Func::ToArray, "to_array", 1, Some(1)),
+    (Func::Abs, "abs", 1, Some(1)),
+    (Func::Ceil, "ceil", 1, Some(1)),
+    (Func::Floor, "floor", 1, Some(1)),
+    (Func::Max, "max", 1, Some(1)),
+    (Func::Min, "min", 1, Some(1)),
+    (Func::Sum, "sum", 1, Some(1)),
+    (Func::Avg, "avg", 1, Some(1)),
+    (Func::Sort, "sort", 1, Some(1)),
+    (Func::Reverse, "reverse", 1, Some(1)),
+    (Func::NotNull, "not_null", 1, None),
+    (Func::Type, "type", 1, Some(1)),
+    (Func::Merge, "merge", 1, None),
+    (Func::SortBy, "sort_by", 2, Some(2)),
+    (Func::MaxBy, "max_by", 2, Some(2)),
+    (Func::MinBy, "min_by", 2, Some(2)),
+    (Func::Map, "map", 2, Some(2)),
 ];
 
 impl Func {
     /// The function called `name`, if there is one.
     pub fn by_name(name: &str) -> Option<Func> {
-        ALL.into_iter().find(|f| f.name() == name)
+        TABLE.iter().find(|row| row.1 == name).map(|row| row.0)
+    }
+
+    fn row(self) -> &'static (Func, &'static str, usize, Option<usize>) {
+        // Every variant has a row (see the `every_function_has_a_row` test).
+        TABLE
+            .iter()
+            .find(|row| row.0 == self)
+            .unwrap_or(&(Func::Lower, "?", 0, None))
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Func::Lower => "lower",
-            Func::Upper => "upper",
-            Func::Capitalize => "capitalize",
-            Func::Concat => "concat",
-            Func::Left => "left",
-            Func::Right => "right",
-            Func::Replace => "replace",
-            Func::Mid => "mid",
-            Func::In => "in",
-            Func::Split => "split",
-            Func::Base64Decode => "base64_decode",
-            Func::JsonParse => "json_parse",
-        }
+        self.row().1
     }
 
     /// Names of all functions, for error messages.
     pub fn names() -> String {
-        ALL.map(Func::name).join(", ")
+        TABLE.iter().map(|row| row.1).collect::<Vec<_>>().join(", ")
     }
 
-    /// Checks the number of arguments when the expression is parsed.
-    pub fn check_arity(self, count: usize) -> Result<(), String> {
-        let ok = match self {
-            Func::Lower | Func::Upper | Func::Capitalize => count == 1,
-            Func::Base64Decode | Func::JsonParse => count == 1,
-            Func::Concat => count >= 1,
-            Func::In => count >= 2,
-            Func::Left | Func::Right | Func::Split => count == 2,
-            Func::Replace | Func::Mid => count == 3,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{} does not take {count} arguments", self.name()))
+    /// Which argument must be an `&expression`, if any.
+    fn expref_at(self) -> Option<usize> {
+        match self {
+            Func::FilterEntries | Func::SortBy | Func::MaxBy | Func::MinBy => Some(1),
+            Func::Map => Some(0),
+            _ => None,
         }
     }
 
-    /// Applies the function. A null first argument gives null (except for
-    /// concat, which skips nulls).
-    pub fn apply<'a>(self, args: Vec<Cell<'a>>) -> Result<Cell<'a>, String> {
-        if self == Func::In {
-            let (value, candidates) = args.split_first().ok_or("in needs a value")?;
-            let found = candidates.iter().any(|c| CmpOp::Eq.holds(value, c));
-            return Ok(Cell::Bool(found));
+    /// Checks the arguments when the expression is parsed: their number,
+    /// where `&expression`s go, and literal arguments that can only be
+    /// wrong (a hash algorithm).
+    pub fn check_args(self, args: &[Expr]) -> Result<(), String> {
+        let (_, name, least, most) = *self.row();
+        let count = args.len();
+        if count < least || most.is_some_and(|most| count > most) {
+            let wanted = match most {
+                Some(most) if most == least => format!("{least}"),
+                Some(most) => format!("{least} to {most}"),
+                None => format!("at least {least}"),
+            };
+            return Err(format!(
+                "{name} does not take {count} arguments (it takes {wanted})"
+            ));
         }
-        let subject = args.first().and_then(text);
-        let out = match (self, subject) {
-            (Func::In, _) => return Ok(Cell::Null),
-            (Func::Base64Decode, Some(s)) => {
-                let bytes = base64_decode(&s)?;
-                return Ok(match String::from_utf8(bytes) {
-                    Ok(text) => Cell::Text(Cow::Owned(text)),
-                    Err(e) => Cell::Bytes(Cow::Owned(e.into_bytes())),
-                });
+        for (i, arg) in args.iter().enumerate() {
+            let is_ref = matches!(arg, Expr::Expref(_));
+            let wants_ref = self.expref_at() == Some(i);
+            // filter_entries takes its predicate as a string, as in RDI.
+            let literal_predicate = self == Func::FilterEntries && matches!(arg, Expr::Literal(_));
+            if is_ref && !wants_ref {
+                return Err(format!("{name} takes no &expression as argument {}", i + 1));
             }
-            (Func::JsonParse, Some(s)) => {
-                let value = wb_abi::json_path(&s, "")
-                    .map_err(|e| format!("json_parse: {e}"))?
-                    .ok_or("json_parse: empty document")?;
-                if value.len() != s.trim().len() {
-                    return Err("json_parse: text after the JSON value".into());
-                }
-                return Ok(Cell::Json(Cow::Owned(value.to_string())));
+            if wants_ref && !is_ref && !literal_predicate {
+                return Err(format!("{name} needs an &expression as argument {}", i + 1));
             }
-            (Func::Split, Some(s)) => {
-                let separator = args.get(1).and_then(text).unwrap_or_default();
-                let parts: Vec<String> = if separator.is_empty() {
-                    vec![json_string(&s)]
-                } else {
-                    s.split(separator.as_ref()).map(json_string).collect()
-                };
-                return Ok(Cell::Json(Cow::Owned(format!("[{}]", parts.join(",")))));
+        }
+        if self == Func::Hash {
+            if let Some(Expr::Literal(algorithm)) = args.get(1) {
+                rdi::Digest::by_name(algorithm)?;
             }
-            (Func::Mid, Some(s)) => {
-                let start = count(args.get(1), self)?;
-                let n = count(args.get(2), self)?;
-                s.chars().skip(start).take(n).collect()
-            }
-            (Func::Concat, _) => args.iter().filter_map(text).collect(),
-            (_, None) => return Ok(Cell::Null),
-            (Func::Lower, Some(s)) => s.to_lowercase(),
-            (Func::Upper, Some(s)) => s.to_uppercase(),
-            (Func::Capitalize, Some(s)) => {
-                let mut chars = s.chars();
-                match chars.next() {
-                    Some(first) => first.to_uppercase().chain(chars).collect(),
-                    None => String::new(),
-                }
-            }
-            (Func::Left, Some(s)) => s.chars().take(count(args.get(1), self)?).collect(),
-            (Func::Right, Some(s)) => {
-                let n = count(args.get(1), self)?;
-                let len = s.chars().count();
-                s.chars().skip(len.saturating_sub(n)).collect()
-            }
-            (Func::Replace, Some(s)) => {
-                let from = args.get(1).and_then(text).unwrap_or_default();
-                let to = args.get(2).and_then(text).unwrap_or_default();
-                if from.is_empty() {
-                    s.into_owned()
-                } else {
-                    s.replace(from.as_ref(), &to)
-                }
-            }
-        };
-        Ok(Cell::Text(Cow::Owned(out)))
+        }
+        Ok(())
     }
-}
 
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    /// Compiles literal arguments once: a `filter_entries` predicate given
+    /// as a string, a `regex_replace` pattern given as a literal.
+    pub fn prepare(self, mut args: Vec<Expr>) -> Result<Vec<Expr>, String> {
+        match (self, args.get(1)) {
+            (Func::FilterEntries, Some(Expr::Literal(text))) => {
+                let predicate =
+                    Expr::parse(text).map_err(|e| format!("filter_entries predicate: {e}"))?;
+                args[1] = Expr::Expref(Box::new(predicate));
+            }
+            (Func::RegexReplace, Some(Expr::Literal(text))) => {
+                args[1] = Expr::Pattern(Pattern::new(text)?);
+            }
+            _ => {}
+        }
+        Ok(args)
+    }
+
+    /// Applies the function to evaluated arguments; `pattern` is the
+    /// compiled literal pattern of `regex_replace`, if it had one.
+    pub fn apply<'a>(
+        self,
+        args: Vec<Val<'a>>,
+        pattern: Option<&Pattern>,
+    ) -> Result<Val<'a>, String> {
+        let name = self.name();
+        if strings::handles(self) {
+            return strings::apply(self, args);
+        }
+        if !rdi::handles(self) {
+            return builtin::apply(self, args);
+        }
+        let mut args = args.into_iter();
+        let mut next = move || args.next().unwrap_or(Val::Null);
+        match self {
+            Func::FromEntries => rdi::from_entries(next()),
+            Func::ToEntries => rdi::to_entries(next()),
+            Func::Hash => rdi::hash(next(), next()),
+            Func::RegexReplace => rdi::regex_replace(next(), next(), next(), pattern),
+            Func::TimeDeltaDays => rdi::time_delta(next(), 86_400, name),
+            Func::TimeDeltaSeconds => rdi::time_delta(next(), 1, name),
+            Func::Uuid => rdi::uuid(),
+            _ => Err(format!("{name} needs an &expression")),
         }
     }
-    out.push('"');
-    out
-}
 
-/// Standard base64 (with or without padding; whitespace ignored).
-fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return Err(format!("base64_decode: {:?} is not base64", c as char)),
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
+    /// Applies a function that takes an `&expression`: `by` evaluates it
+    /// against a value.
+    pub fn apply_by<'a>(
+        self,
+        args: Vec<Val<'a>>,
+        by: &mut dyn FnMut(&Val<'a>) -> Result<Val<'a>, String>,
+    ) -> Result<Val<'a>, String> {
+        let subject = args.into_iter().next().unwrap_or(Val::Null);
+        match self {
+            Func::FilterEntries => rdi::filter_entries(subject, by),
+            _ => builtin::apply_by(self, subject, by),
         }
-    }
-    Ok(out)
-}
-
-/// A cell as text, as a string function sees it; `None` for null.
-fn text<'c>(cell: &'c Cell<'_>) -> Option<Cow<'c, str>> {
-    Some(match cell {
-        Cell::Null => return None,
-        Cell::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Cell::Integer(i) => Cow::Owned(i.to_string()),
-        Cell::Float(f) => Cow::Owned(f.to_string()),
-        Cell::Text(t) | Cell::Json(t) => Cow::Borrowed(t.as_ref()),
-        Cell::Bytes(b) => String::from_utf8_lossy(b),
-    })
-}
-
-fn count(arg: Option<&Cell<'_>>, func: Func) -> Result<usize, String> {
-    match arg {
-        Some(Cell::Integer(n)) if *n >= 0 => Ok(*n as usize),
-        Some(other) => text(other)
-            .and_then(|t| t.trim().parse().ok())
-            .ok_or_else(|| format!("{} needs a count, got {other:?}", func.name())),
-        None => Err(format!("{} needs a count", func.name())),
     }
 }
 
@@ -237,75 +268,41 @@ fn count(arg: Option<&Cell<'_>>, func: Func) -> Result<usize, String> {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Cell<'_> {
-        Cell::from(s)
+    #[test]
+    fn every_function_has_a_row() {
+        for row in TABLE {
+            assert_eq!(Func::by_name(row.1), Some(row.0));
+            assert_eq!(row.0.name(), row.1);
+        }
+        assert_eq!(Func::by_name("nope"), None);
     }
 
     #[test]
-    fn string_functions() {
-        assert_eq!(Func::Lower.apply(vec![t("AdA")]), Ok(t("ada")));
-        assert_eq!(Func::Upper.apply(vec![t("straße")]), Ok(t("STRASSE")));
-        assert_eq!(Func::Capitalize.apply(vec![t("élan")]), Ok(t("Élan")));
-        assert_eq!(
-            Func::Left.apply(vec![t("héllo"), Cell::Integer(2)]),
-            Ok(t("hé"))
+    fn arguments_are_checked_when_parsed() {
+        let err = Expr::parse("lower(a, b)").unwrap_err();
+        assert!(
+            err.contains("lower does not take 2 arguments (it takes 1)"),
+            "{err}"
         );
-        assert_eq!(
-            Func::Right.apply(vec![t("héllo"), Cell::Integer(9)]),
-            Ok(t("héllo"))
+        let err = Expr::parse("hash(a, 'sha3')").unwrap_err();
+        assert!(err.contains("unknown hash algorithm \"sha3\""), "{err}");
+        let err = Expr::parse("sort_by(a, b)").unwrap_err();
+        assert!(
+            err.contains("sort_by needs an &expression as argument 2"),
+            "{err}"
         );
-        assert_eq!(
-            Func::Replace.apply(vec![t("a-b-c"), t("-"), t("+")]),
-            Ok(t("a+b+c"))
+        let err = Expr::parse("length(&a)").unwrap_err();
+        assert!(err.contains("length takes no &expression"), "{err}");
+        let err = Expr::parse("regex_replace(a, '(', 'x')").unwrap_err();
+        assert!(err.contains("bad regular expression \"(\""), "{err}");
+        let err = Expr::parse("filter_entries(@, 'key ==')").unwrap_err();
+        assert!(err.contains("filter_entries predicate"), "{err}");
+        let err = Expr::parse("uuid(a)").unwrap_err();
+        assert!(
+            err.contains("uuid does not take 1 arguments (it takes 0)"),
+            "{err}"
         );
-        assert_eq!(
-            Func::Concat.apply(vec![t("a"), Cell::Null, Cell::Integer(1)]),
-            Ok(t("a1"))
-        );
-    }
-
-    #[test]
-    fn rdi_functions() {
-        assert_eq!(
-            Func::Mid.apply(vec![t("abcdef"), Cell::Integer(2), Cell::Integer(3)]),
-            Ok(t("cde"))
-        );
-        assert_eq!(
-            Func::In.apply(vec![t("b"), t("a"), t("b")]),
-            Ok(Cell::Bool(true))
-        );
-        assert_eq!(
-            Func::In.apply(vec![Cell::Integer(3), t("1"), t("2")]),
-            Ok(Cell::Bool(false))
-        );
-        assert_eq!(
-            Func::Split.apply(vec![t("a,b\"c"), t(",")]),
-            Ok(Cell::Json("[\"a\",\"b\\\"c\"]".into()))
-        );
-        assert_eq!(
-            Func::Base64Decode.apply(vec![t("aGVsbG8=")]),
-            Ok(t("hello"))
-        );
-        assert_eq!(
-            Func::Base64Decode.apply(vec![t("/w==")]),
-            Ok(Cell::Bytes(vec![0xff].into()))
-        );
-        assert!(Func::Base64Decode.apply(vec![t("a*b")]).is_err());
-        assert_eq!(
-            Func::JsonParse.apply(vec![t(" {\"a\": [1]} ")]),
-            Ok(Cell::Json("{\"a\": [1]}".into()))
-        );
-        assert!(Func::JsonParse.apply(vec![t("{\"a\": ")]).is_err());
-        assert!(Func::JsonParse.apply(vec![t("1 2")]).is_err());
-    }
-
-    #[test]
-    fn null_in_null_out_and_bad_counts() {
-        assert_eq!(Func::Lower.apply(vec![Cell::Null]), Ok(Cell::Null));
-        assert!(Func::Left.apply(vec![t("abc"), t("x")]).is_err());
-        assert!(Func::Left.check_arity(1).is_err());
-        assert_eq!(Func::by_name("upper"), Some(Func::Upper));
-        assert_eq!(Func::by_name("uuid"), None);
-        assert_eq!(Func::by_name("base64_decode"), Some(Func::Base64Decode));
+        let err = Expr::parse("concat()").unwrap_err();
+        assert!(err.contains("(it takes at least 1)"), "{err}");
     }
 }

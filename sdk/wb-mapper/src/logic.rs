@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use wb_abi::Cell;
+use crate::value::Val;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpOp {
@@ -38,18 +38,22 @@ impl CmpOp {
         }
     }
 
-    /// Numbers (and text that reads as a number) compare as numbers, other
-    /// values as text. `null` equals only `null` and orders with nothing.
-    pub fn holds(self, left: &Cell<'_>, right: &Cell<'_>) -> bool {
-        let ordering = match (left, right) {
-            (Cell::Null, Cell::Null) => Some(Ordering::Equal),
-            (Cell::Null, _) | (_, Cell::Null) => None,
-            _ => match (number(left), number(right)) {
-                (Some(a), Some(b)) => a.partial_cmp(&b),
-                _ => Some(text(left).cmp(&text(right))),
-            },
+    /// Numbers (and text that reads as a number) compare as numbers, arrays
+    /// and objects by their contents (equality only), other values as text.
+    /// `null` equals only `null` and orders with nothing.
+    pub fn holds(self, left: &Val<'_>, right: &Val<'_>) -> Result<bool, String> {
+        let (left, right) = (left.clone().resolved()?, right.clone().resolved()?);
+        let compound = |v: &Val<'_>| matches!(v, Val::Array(_) | Val::Object(_));
+        let ordering = if compound(&left) || compound(&right) {
+            match self {
+                CmpOp::Eq => return Ok(equal(&left, &right)),
+                CmpOp::Ne => return Ok(!equal(&left, &right)),
+                _ => None,
+            }
+        } else {
+            scalar_order(&left, &right)
         };
-        match (self, ordering) {
+        Ok(match (self, ordering) {
             (CmpOp::Eq, Some(o)) => o == Ordering::Equal,
             (CmpOp::Ne, Some(o)) => o != Ordering::Equal,
             (CmpOp::Ne, None) => true,
@@ -58,7 +62,39 @@ impl CmpOp {
             (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
             (CmpOp::Ge, Some(o)) => o != Ordering::Less,
             (_, None) => false,
+        })
+    }
+}
+
+fn scalar_order(left: &Val<'_>, right: &Val<'_>) -> Option<Ordering> {
+    match (left, right) {
+        (Val::Null, Val::Null) => Some(Ordering::Equal),
+        (Val::Null, _) | (_, Val::Null) => None,
+        _ => match (number(left), number(right)) {
+            (Some(a), Some(b)) => a.partial_cmp(&b),
+            _ => Some(text(left).cmp(&text(right))),
+        },
+    }
+}
+
+/// Deep equality; scalars as [`CmpOp::Eq`] compares them, object entries
+/// in any order.
+fn equal(left: &Val<'_>, right: &Val<'_>) -> bool {
+    let resolved = |v: &Val<'_>| v.clone().resolved().map(Val::into_owned);
+    let (Ok(left), Ok(right)) = (resolved(left), resolved(right)) else {
+        return false;
+    };
+    match (&left, &right) {
+        (Val::Array(a), Val::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y))
         }
+        (Val::Object(a), Val::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && equal(v, v2)))
+        }
+        (Val::Array(_) | Val::Object(_), _) | (_, Val::Array(_) | Val::Object(_)) => false,
+        _ => scalar_order(&left, &right) == Some(Ordering::Equal),
     }
 }
 
@@ -69,34 +105,38 @@ impl fmt::Display for CmpOp {
 }
 
 /// Whether a value counts as true.
-pub fn truthy(cell: &Cell<'_>) -> bool {
-    match cell {
-        Cell::Null => false,
-        Cell::Bool(b) => *b,
-        Cell::Text(t) => !t.is_empty(),
-        Cell::Json(j) => !matches!(j.trim(), "" | "[]" | "{}" | "false" | "null"),
-        Cell::Bytes(b) => !b.is_empty(),
-        Cell::Integer(_) | Cell::Float(_) => true,
-    }
+pub fn truthy(value: &Val<'_>) -> Result<bool, String> {
+    Ok(match value {
+        Val::Null => false,
+        Val::Bool(b) => *b,
+        Val::Str(t) => !t.is_empty(),
+        Val::Bytes(b) => !b.is_empty(),
+        Val::Int(_) | Val::Float(_) => true,
+        Val::Array(items) => !items.is_empty(),
+        Val::Object(entries) => !entries.is_empty(),
+        Val::Json(_) => return truthy(&value.clone().resolved()?),
+    })
 }
 
-fn number(cell: &Cell<'_>) -> Option<f64> {
-    match cell {
-        Cell::Integer(i) => Some(*i as f64),
-        Cell::Float(f) => Some(*f),
-        Cell::Text(t) => t.trim().parse().ok(),
+/// A value as a number, if it is one or is text that reads as one.
+pub fn number(value: &Val<'_>) -> Option<f64> {
+    match value {
+        Val::Int(i) => Some(*i as f64),
+        Val::Float(f) => Some(*f),
+        Val::Str(t) => t.trim().parse().ok(),
         _ => None,
     }
 }
 
-fn text(cell: &Cell<'_>) -> String {
-    match cell {
-        Cell::Null => String::new(),
-        Cell::Bool(b) => b.to_string(),
-        Cell::Integer(i) => i.to_string(),
-        Cell::Float(f) => f.to_string(),
-        Cell::Text(t) | Cell::Json(t) => t.to_string(),
-        Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+fn text(value: &Val<'_>) -> String {
+    match value {
+        Val::Null => String::new(),
+        Val::Bool(b) => b.to_string(),
+        Val::Int(i) => i.to_string(),
+        Val::Float(f) => f.to_string(),
+        Val::Str(t) | Val::Json(t) => t.to_string(),
+        Val::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Val::Array(_) | Val::Object(_) => value.to_json(),
     }
 }
 
@@ -104,28 +144,46 @@ fn text(cell: &Cell<'_>) -> String {
 mod tests {
     use super::*;
 
+    fn t(s: &str) -> Val<'_> {
+        Val::Str(s.into())
+    }
+
     #[test]
     fn numbers_compare_as_numbers_and_text_as_text() {
-        assert!(CmpOp::Gt.holds(&Cell::from("10"), &Cell::Integer(9)));
-        assert!(CmpOp::Lt.holds(&Cell::from("abc"), &Cell::from("abd")));
-        assert!(CmpOp::Eq.holds(&Cell::from("gold"), &Cell::from("gold")));
-        assert!(CmpOp::Ge.holds(&Cell::Float(2.5), &Cell::from("2.5")));
+        assert!(CmpOp::Gt.holds(&t("10"), &Val::Int(9)).unwrap());
+        assert!(CmpOp::Lt.holds(&t("abc"), &t("abd")).unwrap());
+        assert!(CmpOp::Eq.holds(&t("gold"), &t("gold")).unwrap());
+        assert!(CmpOp::Ge.holds(&Val::Float(2.5), &t("2.5")).unwrap());
     }
 
     #[test]
     fn null_equals_only_null() {
-        assert!(CmpOp::Eq.holds(&Cell::Null, &Cell::Null));
-        assert!(!CmpOp::Eq.holds(&Cell::Null, &Cell::from("")));
-        assert!(CmpOp::Ne.holds(&Cell::Null, &Cell::from("x")));
-        assert!(!CmpOp::Lt.holds(&Cell::Null, &Cell::Integer(1)));
+        assert!(CmpOp::Eq.holds(&Val::Null, &Val::Null).unwrap());
+        assert!(!CmpOp::Eq.holds(&Val::Null, &t("")).unwrap());
+        assert!(CmpOp::Ne.holds(&Val::Null, &t("x")).unwrap());
+        assert!(!CmpOp::Lt.holds(&Val::Null, &Val::Int(1)).unwrap());
     }
 
     #[test]
     fn truth() {
-        assert!(!truthy(&Cell::Null));
-        assert!(!truthy(&Cell::from("")));
-        assert!(truthy(&Cell::from("0")));
-        assert!(!truthy(&Cell::Json("[]".into())));
-        assert!(truthy(&Cell::Integer(0)));
+        assert!(!truthy(&Val::Null).unwrap());
+        assert!(!truthy(&t("")).unwrap());
+        assert!(truthy(&t("0")).unwrap());
+        assert!(!truthy(&Val::Json("[]".into())).unwrap());
+        assert!(truthy(&Val::Int(0)).unwrap());
+        assert!(!truthy(&Val::Json(" { } ".into())).unwrap());
+        assert!(truthy(&Val::Array(vec![Val::Null])).unwrap());
+    }
+
+    #[test]
+    fn arrays_and_objects_compare_by_contents() {
+        let a = Val::Json(r#"{"x": [1, "2"], "y": null}"#.into());
+        let b = Val::Object(vec![
+            ("y".into(), Val::Null),
+            ("x".into(), Val::Array(vec![Val::Int(1), t("2")])),
+        ]);
+        assert!(CmpOp::Eq.holds(&a, &b).unwrap());
+        assert!(CmpOp::Ne.holds(&a, &Val::Json("[]".into())).unwrap());
+        assert!(!CmpOp::Lt.holds(&a, &b).unwrap());
     }
 }

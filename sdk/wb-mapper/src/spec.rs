@@ -9,7 +9,8 @@
 //! remove <field>
 //! add <field> <expression>
 //! filter <expression>
-//! output <connection> <table> <upsert|append>
+//! map <expression>
+//! output <connection> <table> <upsert|append|replace>
 //! foreach <alias> <path>
 //! key <column> <expression>
 //! value <column> <expression>
@@ -30,6 +31,25 @@ pub enum LoadStrategy {
     Upsert,
     /// Insert only; deletes are not propagated.
     Append,
+    /// The key's row is replaced as a whole: a delete by the key columns,
+    /// then an insert, so columns the mapping does not fill go back to
+    /// their defaults. A deleted Redis key deletes its row.
+    Replace,
+}
+
+impl LoadStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadStrategy::Upsert => "upsert",
+            LoadStrategy::Append => "append",
+            LoadStrategy::Replace => "replace",
+        }
+    }
+
+    /// Whether a gone Redis key deletes the rows it wrote.
+    pub fn deletes(self) -> bool {
+        self != LoadStrategy::Append
+    }
 }
 
 /// A column and the expression that fills it.
@@ -108,9 +128,10 @@ impl Spec {
                     let strategy = match strategy {
                         "upsert" => LoadStrategy::Upsert,
                         "append" => LoadStrategy::Append,
+                        "replace" => LoadStrategy::Replace,
                         other => {
                             return Err(fail(format!(
-                                "load strategy {other:?} is not supported (upsert, append)"
+                                "load strategy {other:?} is not supported (upsert, append, replace)"
                             )))
                         }
                     };
@@ -156,7 +177,7 @@ impl Spec {
                         output.values.push(column);
                     }
                 }
-                "rename" | "remove" | "add" | "filter" if !spec.outputs.is_empty() => {
+                "rename" | "remove" | "add" | "filter" | "map" if !spec.outputs.is_empty() => {
                     return Err(fail(format!("{word} after an output: steps come first")));
                 }
                 "rename" => {
@@ -183,6 +204,11 @@ impl Spec {
                         expr: Expr::parse(rest).map_err(fail)?,
                     });
                 }
+                "map" => {
+                    spec.steps.push(Step::Map {
+                        expr: Expr::parse(rest).map_err(fail)?,
+                    });
+                }
                 "add" => {
                     let (field, expr) = rest
                         .trim()
@@ -199,11 +225,15 @@ impl Spec {
         if let Some(output) = spec
             .outputs
             .iter()
-            .find(|o| o.strategy == LoadStrategy::Upsert && o.keys.is_empty())
+            .find(|o| o.strategy != LoadStrategy::Append && o.keys.is_empty())
         {
             return Err(SpecError {
                 line: 0,
-                message: format!("output {} upserts but has no keys", output.table),
+                message: format!(
+                    "output {} has no keys, which {} needs",
+                    output.table,
+                    output.strategy.name()
+                ),
             });
         }
         Ok(spec)
@@ -219,13 +249,11 @@ impl fmt::Display for Spec {
                 Step::Remove { field } => writeln!(f, "remove {field}")?,
                 Step::Add { field, expr } => writeln!(f, "add {field} {expr}")?,
                 Step::Filter { expr } => writeln!(f, "filter {expr}")?,
+                Step::Map { expr } => writeln!(f, "map {expr}")?,
             }
         }
         for output in &self.outputs {
-            let strategy = match output.strategy {
-                LoadStrategy::Upsert => "upsert",
-                LoadStrategy::Append => "append",
-            };
+            let strategy = output.strategy.name();
             writeln!(
                 f,
                 "output {} {} {strategy}",
@@ -253,7 +281,8 @@ mod tests {
         rename fname first_name
         remove password
         add full_name concat([first_name, ' ', last_name])
-        output target public.users upsert
+        map {first_name: first_name, city: address.city, tags: tags[?@ != 'x'] | sort(@)}
+        output target public.users replace
         key user_id key_part(1)
         value first_name fname
         value city address.city
@@ -268,7 +297,9 @@ mod tests {
     #[test]
     fn parses_and_prints_back() {
         let spec = Spec::parse(TEXT).unwrap();
-        assert_eq!(spec.steps.len(), 3);
+        assert_eq!(spec.steps.len(), 4);
+        assert!(matches!(spec.steps[3], Step::Map { .. }));
+        assert_eq!(spec.outputs[0].strategy, LoadStrategy::Replace);
         assert_eq!(spec.outputs.len(), 3);
         assert_eq!(
             spec.outputs[2].foreach.as_ref().map(|f| f.alias.as_str()),
@@ -288,14 +319,29 @@ mod tests {
     fn errors_name_the_line() {
         let err =
             Spec::parse("output t users upsert\nkey id key_part(1)\nvalue x uuid(y)").unwrap_err();
+        assert!(
+            err.message.contains("uuid does not take 1 arguments"),
+            "{err}"
+        );
         assert_eq!(err.line, 3);
         let err = Spec::parse("output t u append\nvalue a b\nremove c").unwrap_err();
         assert_eq!(err.message, "remove after an output: steps come first");
         let err = Spec::parse("key id key_part(1)").unwrap_err();
         assert_eq!(err.message, "key before any output");
-        let err = Spec::parse("output t users replace").unwrap_err();
-        assert!(err.message.contains("replace"), "{err}");
+        let err = Spec::parse("output t users merge").unwrap_err();
+        assert!(err.message.contains("(upsert, append, replace)"), "{err}");
         let err = Spec::parse("output t users upsert\nvalue a b").unwrap_err();
-        assert!(err.message.contains("no keys"), "{err}");
+        assert!(err.message.contains("no keys, which upsert needs"), "{err}");
+        let err = Spec::parse("output t users replace\nvalue a b").unwrap_err();
+        assert!(
+            err.message.contains("no keys, which replace needs"),
+            "{err}"
+        );
+        let err = Spec::parse("map {a: }\noutput t u append\nvalue a a").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(
+            err.message.contains("unexpected '}' at position 5"),
+            "{err}"
+        );
     }
 }
