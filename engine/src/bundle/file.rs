@@ -6,7 +6,7 @@ use crate::transform::{Limits, TransformError, WasmHost, WasmTransform};
 
 use super::error::BundleError;
 use super::hash::content_hash;
-use super::manifest::{Manifest, FORMAT_VERSION, WIT_PACKAGE};
+use super::manifest::{ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE};
 
 /// The first word of every bundle file.
 const MAGIC: &str = "wb-bundle";
@@ -46,8 +46,17 @@ impl Bundle {
     }
 
     /// Compiles and links the component and runs its `init` with the
-    /// bundle's params.
-    pub fn load(&self, host: &WasmHost, limits: Limits) -> Result<WasmTransform, TransformError> {
+    /// bundle's params. The stock mapper is wb's own code and is granted the
+    /// wall clock (its `time_delta_*` functions read it); a custom component
+    /// gets what `limits` grants.
+    pub fn load(
+        &self,
+        host: &WasmHost,
+        mut limits: Limits,
+    ) -> Result<WasmTransform, TransformError> {
+        if self.manifest.component.kind == ComponentKind::StockMapper {
+            limits.wall_clock = true;
+        }
         host.load(&self.manifest.job, &self.component, self.params(), limits)
     }
 

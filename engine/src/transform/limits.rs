@@ -11,10 +11,10 @@ pub struct Limits {
     /// Wall-clock budget of one call into the guest (init, or one batch).
     pub deadline: Duration,
     /// Whether the guest reads the real time of day (WASI's wall clock).
-    /// On by default: the stock mapper's `time_delta_days` and
-    /// `time_delta_seconds` need it. Off, the clock reads 1970-01-01 so a
-    /// component's output cannot depend on when it runs. The monotonic
-    /// clock is frozen either way.
+    /// Off by default: the clock reads 1970-01-01, so a component's output
+    /// cannot depend on when it runs. Bundles of the stock mapper turn it on
+    /// (its `time_delta_days` and `time_delta_seconds` need it). The
+    /// monotonic clock is frozen either way.
     pub wall_clock: bool,
 }
 
@@ -35,7 +35,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: default_memory_bytes(),
             deadline: default_deadline(),
-            wall_clock: true,
+            wall_clock: false,
         }
     }
 }
