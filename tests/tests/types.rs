@@ -283,6 +283,30 @@ async fn every_type_end_to_end(flavor: Flavor, kind: Kind) {
     )
     .await;
 
+    // A flush empties every table; keys written after it in the same batch
+    // (MULTI/EXEC makes it one) are there again.
+    cmd(c, &["MULTI"]);
+    cmd(c, &["HSET", "h:9", "name", "Flo"]);
+    cmd(c, &["FLUSHALL"]);
+    cmd(c, &["HSET", "h:8", "name", "Gus"]);
+    cmd(c, &["SADD", "s:8", "x"]);
+    cmd(c, &["EXEC"]);
+    expect(
+        "flushed",
+        &target,
+        c,
+        tables(
+            &[&[s("8"), s("Gus"), N, N]],
+            &[],
+            &[],
+            &[&[s("8"), s("x")]],
+            &[],
+        ),
+    )
+    .await;
+    cmd(c, &["FLUSHDB"]);
+    expect("flushed again", &target, c, tables(&[], &[], &[], &[], &[])).await;
+
     let stats = worker.stop().await.expect("the worker stops cleanly");
     assert_eq!(stats.dead_letters, 0, "{stats:?}");
     for (job, _) in JOBS {

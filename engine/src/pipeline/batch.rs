@@ -10,13 +10,14 @@
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
-use wb_abi::ChangeData;
+use wb_abi::{ChangeData, ValueData};
 
 use crate::control::dlq::{self, DeadLetter, Stage};
 use crate::control::JobStream;
 use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
 use crate::source::{
-    acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead,
+    acknowledge, coalesce, fetch_values, Captured, KeyKind, ShardReader, StreamId, StreamRead,
+    FLUSH_EVENT,
 };
 use crate::transform::{BatchOutput, WasmTransform};
 
@@ -117,20 +118,6 @@ pub async fn prepare<C: ConnectionLike>(
     let batch = coalesce(read.entries);
     ack.extend(&batch.ids);
     let last_id = batch.ids.iter().max().copied();
-    if let Some(flush) = batch.flush {
-        // Emptying the target tables on a flush is not built yet: say so
-        // where an operator looks, rather than pass over it.
-        dead_letters.push(DeadLetter {
-            key: Vec::new(),
-            event: crate::source::FLUSH_EVENT.to_owned(),
-            stream_id: flush.to_string(),
-            stage: Stage::Capture,
-            reason: "the database was flushed; wb does not yet empty the target tables, \
-                     so rows of keys that existed before the flush remain"
-                .to_owned(),
-            row: None,
-        });
-    }
     let (fresh, skipped): (Vec<Captured>, Vec<Captured>) = batch
         .changes
         .into_iter()
@@ -139,8 +126,27 @@ pub async fn prepare<C: ConnectionLike>(
     let started = Instant::now();
     let values = fetch_values(con, &fresh).await?;
     let fetched = Instant::now();
-    let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len());
-    let mut origins: Vec<Captured> = Vec::with_capacity(fresh.len());
+    let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len() + 1);
+    let mut origins: Vec<Captured> = Vec::with_capacity(fresh.len() + 1);
+    // A flush comes first: its ops (emptying the job's tables) must run
+    // before those of the keys written after it, which coalescing kept.
+    if let Some(id) = batch
+        .flush
+        .filter(|id| committed.is_none_or(|done| *id > done))
+    {
+        changes.push(ChangeData {
+            key: Vec::new(),
+            event: FLUSH_EVENT.to_owned(),
+            stream_id: id.to_string(),
+            value: ValueData::Missing,
+        });
+        origins.push(Captured {
+            id,
+            key: Vec::new(),
+            event: FLUSH_EVENT.to_owned(),
+            kind: KeyKind::None,
+        });
+    }
     for (captured, value) in fresh.into_iter().zip(values) {
         match value {
             Ok(value) => {

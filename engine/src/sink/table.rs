@@ -62,7 +62,9 @@ impl TableKeys {
     /// exists, keyed ops have key columns, and an upsert's key columns are a
     /// primary key or unique index.
     pub fn resolve(&self, op: &RowOp<'_>) -> Result<(Vec<usize>, Vec<usize>), SinkError> {
-        if op.key.is_empty() && op.kind != OpKind::Insert {
+        // A delete-matching with no columns matches every row (how a flush
+        // empties a table); any other keyed op without a key is a mistake.
+        if op.key.is_empty() && matches!(op.kind, OpKind::Upsert | OpKind::Delete) {
             return Err(SinkError::NoKey {
                 table: self.table.clone(),
                 kind: kind_name(op.kind),

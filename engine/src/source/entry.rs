@@ -37,8 +37,9 @@ pub struct Captured {
     pub kind: KeyKind,
 }
 
-/// The event the module records when a database is flushed.
-pub const FLUSH_EVENT: &str = "flush";
+/// The event the module records when a database is flushed (the same word
+/// transforms see in a flush change).
+pub use wb_abi::FLUSH_EVENT;
 
 impl Captured {
     pub fn is_flush(&self) -> bool {

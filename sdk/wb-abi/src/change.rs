@@ -38,6 +38,8 @@ pub(crate) const VALUE_MISSING: u8 = 0;
 pub(crate) const VALUE_HASH: u8 = 1;
 pub(crate) const VALUE_JSON: u8 = 2;
 pub(crate) const VALUE_SET: u8 = 3;
+/// The event of a flush change (see [`Change::is_flush`]).
+pub const FLUSH_EVENT: &str = "flush";
 pub(crate) const VALUE_SORTED_SET: u8 = 4;
 
 impl<'a> Change<'a> {
@@ -55,6 +57,13 @@ impl<'a> Change<'a> {
     /// True when the key no longer exists: the change should become deletes.
     pub fn is_missing(&self) -> bool {
         matches!(self.value, Value::Missing)
+    }
+
+    /// True for the change the engine passes when the database was flushed
+    /// (FLUSHALL, FLUSHDB): event `flush`, no key, value missing. Every key
+    /// of the job is gone, so its tables should be emptied.
+    pub fn is_flush(&self) -> bool {
+        self.event == FLUSH_EVENT && self.key.is_empty()
     }
 
     /// The raw value of hash field `name`; `None` if the value is not a hash

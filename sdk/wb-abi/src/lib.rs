@@ -18,7 +18,7 @@ mod output;
 mod rowop;
 mod wire;
 
-pub use change::{Change, Members, Pairs, Scored, Value};
+pub use change::{Change, Members, Pairs, Scored, Value, FLUSH_EVENT};
 pub use input::{encode_changes, BatchReader, ChangeData, ValueData};
 pub use json::{json_array_items, json_path, json_text, json_unquote, JsonPathError};
 pub use output::{run_batch, ResultReader, ResultWriter};

@@ -19,7 +19,9 @@ use crate::spec::{Column, LoadStrategy, Output, Spec};
 ///   columns, then an insert per member (for `append`, only the inserts);
 /// - with `foreach`, the same for each element of a JSON array;
 /// - a key that is gone: a delete by the key columns, which removes the
-///   child rows of a set too (nothing for `append`).
+///   child rows of a set too (nothing for `append`);
+/// - a flush (every key gone): every row of each output table deleted
+///   (nothing for `append`).
 ///
 /// Transform steps (rename, remove, add, map) are applied lazily: an
 /// expression that reads a field walks back through them.
@@ -28,6 +30,9 @@ use crate::spec::{Column, LoadStrategy, Output, Spec};
 /// found again. A record that fails a `filter` step produces nothing; a key
 /// that is gone is never filtered, so its rows are always deleted.
 pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, String> {
+    if change.is_flush() {
+        return Ok(empty_tables(spec));
+    }
     if !passes_filters(spec, change)? {
         return Ok(Vec::new());
     }
@@ -83,6 +88,17 @@ pub fn apply<'a>(spec: &'a Spec, change: &Change<'a>) -> Result<Vec<RowOp<'a>>, 
         }
     }
     Ok(ops)
+}
+
+/// After a flush every key of the job is gone: a delete-matching with no
+/// columns (every row) for each output table, except `append` outputs,
+/// whose rows are a history rather than a copy of Redis.
+fn empty_tables(spec: &Spec) -> Vec<RowOp<'_>> {
+    spec.outputs
+        .iter()
+        .filter(|output| output.strategy.deletes())
+        .map(|output| RowOp::delete_matching(&output.connection, &output.table))
+        .collect()
 }
 
 /// Whether every filter step holds, each seeing the record as the steps
@@ -222,6 +238,28 @@ mod tests {
             stream_id: "1-0".into(),
             value,
         }
+    }
+
+    #[test]
+    fn a_flush_empties_every_table_but_append_ones() {
+        let flush = ChangeData {
+            key: Vec::new(),
+            event: "flush".into(),
+            ..change("", ValueData::Missing)
+        };
+        run(flush, |ops| {
+            let ops = ops.unwrap();
+            assert_eq!(ops.len(), 1, "{ops:?}");
+            assert_eq!(ops[0].kind, OpKind::DeleteMatching);
+            assert_eq!(ops[0].target.table, "users");
+            assert!(ops[0].key.is_empty(), "matches every row");
+        });
+        // A key that happens to be empty is an ordinary change, not a flush.
+        let hash = ValueData::Hash(vec![(b"name".to_vec(), b"Ada".to_vec())]);
+        run(change("", hash), |ops| {
+            let err = ops.expect_err("an empty key is no flush: its key column has no value");
+            assert!(err.contains("id"), "{err}");
+        });
     }
 
     #[test]

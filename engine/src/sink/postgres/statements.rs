@@ -64,6 +64,8 @@ pub fn sql(table: &TableInfo, shape: &Shape) -> String {
     let cols = bound_columns(shape);
     let (exprs, from) = unnest(table, &cols);
     match shape.kind {
+        // Matching no columns: every row (a flush).
+        OpKind::DeleteMatching if cols.is_empty() => format!("DELETE FROM {}", table.qualified),
         OpKind::Delete | OpKind::DeleteMatching => {
             let cond = cols
                 .iter()

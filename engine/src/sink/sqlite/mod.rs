@@ -321,6 +321,8 @@ fn sql(table: &TableInfo, kind: OpKind, key_cols: &[usize], val_cols: &[usize]) 
     let name = |c: &usize| quote_ident(&table.columns[*c].name);
     let list = |cols: &[usize]| cols.iter().map(name).collect::<Vec<_>>().join(", ");
     match kind {
+        // Matching no columns: every row (a flush).
+        OpKind::DeleteMatching if key_cols.is_empty() => format!("DELETE FROM {}", table.quoted),
         OpKind::Delete | OpKind::DeleteMatching => {
             let cond = key_cols
                 .iter()
