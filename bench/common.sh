@@ -17,6 +17,7 @@ cleanup() {
   [ -n "$engine_pid" ] && kill "$engine_pid" 2>/dev/null || true
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   $pg -c "DROP SCHEMA IF EXISTS $bench_schema CASCADE" >/dev/null 2>&1 || true
+  [ -n "${WB_BENCH_KEEP:-}" ] && cp "$work/engine.log" "$WB_BENCH_KEEP"
   rm -rf "$work"
 }
 trap cleanup EXIT
