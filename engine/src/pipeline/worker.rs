@@ -261,6 +261,19 @@ impl Source<'_> {
     }
 }
 
+impl std::ops::AddAssign for WorkerStats {
+    /// Totals of several workers.
+    fn add_assign(&mut self, other: WorkerStats) {
+        self.batches += other.batches;
+        self.entries += other.entries;
+        self.delivered += other.delivered;
+        self.skipped += other.skipped;
+        self.dead_letters += other.dead_letters;
+        self.retries += other.retries;
+        self.timings += other.timings;
+    }
+}
+
 impl WorkerStats {
     fn record(&mut self, outcome: &BatchOutcome) {
         self.batches += 1;

@@ -1,20 +1,21 @@
-//! Starting a project's worker: transforms loaded, jobs registered with the
-//! capture module, the target connected, and the worker run until a stop.
+//! Starting a project's workers: transforms loaded, jobs registered with the
+//! capture module, each target connected, and the workers run until a stop.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::config::{Connection, ConnectionKind, EnvString, PortValue};
-use crate::pipeline::{ShardWorker, WorkerSettings, WorkerStats};
+use crate::pipeline::{PipelineError, ShardWorker, WorkerSettings, WorkerStats};
 use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
-use crate::sink::Sink;
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
-use super::target::target_connection;
+use super::target::{targets, TargetJobs};
 
 /// Where the stock mapper component is looked for when not given: beside
 /// the binary's build directory, where `scripts/quickstart.sh` and the tests
@@ -27,15 +28,21 @@ pub fn default_mapper_path() -> Option<PathBuf> {
 
 /// Runs `project` against the Redis at `redis_url` until `stop` turns true.
 /// `mapper` is the stock mapper component, for declarative jobs.
+///
+/// One worker per target connection, each reading the streams of the jobs
+/// that write there, with its own Redis connections and its own target
+/// connection, on a task of its own. A worker that fails for good stops the
+/// others (after their batch in flight) and its error is returned; the
+/// totals are summed over the workers.
 pub async fn run(
     project: &Project,
     redis_url: &str,
     mapper: &Path,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<WorkerStats> {
-    let (connection_name, conn) = target_connection(project)?;
+    let targets = targets(project)?;
     let host = WasmHost::new().context("starting the Wasm host")?;
-    let mut transforms = std::collections::HashMap::new();
+    let mut transforms: Vec<Option<WasmTransform>> = Vec::with_capacity(project.jobs.len());
     for job in &project.jobs {
         // The same bundle `wb-engine compile` writes, built in memory.
         let bundle = job.bundle(mapper)?;
@@ -43,7 +50,7 @@ pub async fn run(
             .load(&host, Limits::default())
             .with_context(|| format!("loading job '{}' ({})", job.name, job.file.display()))?;
         tracing::info!(job = %job.name, sha256 = %bundle.manifest.sha256, "job loaded");
-        transforms.insert(job.name.clone(), transform);
+        transforms.push(Some(transform));
     }
     register_jobs(project, redis_url).await?;
 
@@ -54,47 +61,124 @@ pub async fn run(
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
         ..WorkerSettings::default()
     };
-    // Declared tables are checked against the target now; others (from
-    // components that declare none) when a batch first names them.
-    let tables: Vec<&str> = project
-        .jobs
-        .iter()
-        .flat_map(|j| j.outputs.iter().map(|o| o.table.as_str()))
-        .collect();
-    let what = format!("connection '{connection_name}'");
-    match conn.kind {
-        ConnectionKind::Sqlite => {
-            let path = resolve(conn.path.as_ref(), "path", &what)?;
-            let path = project.dir.join(path);
-            let sink = SqliteSink::open(SqliteConfig::new(&path), &tables)
-                .with_context(|| format!("opening {what} ({})", path.display()))?;
-            work(redis_url, transforms, sink, settings, stop).await
+    // The workers' own stop signal: the caller's, or one worker's failure.
+    let (halt, halted) = watch::channel(false);
+    let mut workers = JoinSet::new();
+    for target in &targets {
+        let mut jobs = HashMap::new();
+        for &index in &target.jobs {
+            if let Some(transform) = transforms[index].take() {
+                jobs.insert(project.jobs[index].name.clone(), transform);
+            }
         }
-        ConnectionKind::Postgresql => {
-            let conninfo = postgres_conninfo(&conn, &what)?;
-            let sink = PgSink::connect(PgConfig::new(conninfo), &tables)
-                .await
-                .with_context(|| format!("connecting to {what}"))?;
-            work(redis_url, transforms, sink, settings, stop).await
+        let worker = Worker {
+            url: redis_url.to_owned(),
+            jobs,
+            settings: settings.clone(),
+            stop: halted.clone(),
+        };
+        // Started one by one, so a target that cannot be reached stops the
+        // run before any worker writes.
+        worker.spawn(project, target, &mut workers).await?;
+    }
+    let mut stop = stop;
+    let mut total = WorkerStats::default();
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        tokio::select! {
+            changed = stop.changed(), if !*halt.borrow() => {
+                if changed.is_err() || *stop.borrow() {
+                    let _ = halt.send(true);
+                }
+            }
+            done = workers.join_next() => {
+                let Some(done) = done else { break };
+                let result = match done {
+                    Ok((name, result)) => result
+                        .with_context(|| format!("the worker for connection '{name}' stopped")),
+                    Err(e) => Err(anyhow::anyhow!("a worker ended abnormally: {e}")),
+                };
+                match result {
+                    Ok(stats) => total += stats,
+                    Err(e) => {
+                        let _ = halt.send(true);
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
         }
-        ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(total),
     }
 }
 
-async fn work<S: Sink>(
-    url: &str,
-    jobs: std::collections::HashMap<String, WasmTransform>,
-    sink: S,
+/// What a worker needs besides its target.
+struct Worker {
+    url: String,
+    jobs: HashMap<String, WasmTransform>,
     settings: WorkerSettings,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<WorkerStats> {
-    let worker = ShardWorker {
-        url: url.to_owned(),
-        jobs,
-        sink,
-        settings,
-    };
-    Ok(worker.run(stop).await?)
+}
+
+type Finished = (String, Result<WorkerStats, PipelineError>);
+
+impl Worker {
+    /// Connects `target` and starts the worker on a task in `set`.
+    async fn spawn(
+        self,
+        project: &Project,
+        target: &TargetJobs,
+        set: &mut JoinSet<Finished>,
+    ) -> anyhow::Result<()> {
+        // Declared tables are checked against the target now; others (from
+        // components that declare none) when a batch first names them.
+        let tables: Vec<&str> = target
+            .jobs
+            .iter()
+            .flat_map(|&i| project.jobs[i].outputs.iter().map(|o| o.table.as_str()))
+            .collect();
+        let conn = &target.connection;
+        let what = format!("connection '{}'", target.name);
+        let name = target.name.clone();
+        let Worker {
+            url,
+            jobs,
+            settings,
+            stop,
+        } = self;
+        match conn.kind {
+            ConnectionKind::Sqlite => {
+                let path = resolve(conn.path.as_ref(), "path", &what)?;
+                let path = project.dir.join(path);
+                let sink = SqliteSink::open(SqliteConfig::new(&path), &tables)
+                    .with_context(|| format!("opening {what} ({})", path.display()))?;
+                let worker = ShardWorker {
+                    url,
+                    jobs,
+                    sink,
+                    settings,
+                };
+                set.spawn(async move { (name, worker.run(stop).await) });
+            }
+            ConnectionKind::Postgresql => {
+                let conninfo = postgres_conninfo(conn, &what)?;
+                let sink = PgSink::connect(PgConfig::new(conninfo), &tables)
+                    .await
+                    .with_context(|| format!("connecting to {what}"))?;
+                let worker = ShardWorker {
+                    url,
+                    jobs,
+                    sink,
+                    settings,
+                };
+                set.spawn(async move { (name, worker.run(stop).await) });
+            }
+            ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
+        }
+        Ok(())
+    }
 }
 
 /// Tells the capture module which keys to record for each job.

@@ -241,3 +241,123 @@ fn run_runs_a_job_whose_wasm_step_writes_the_rows() {
     assert_eq!(rows(), want, "engine log:\n{log}");
     assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
 }
+
+/// Jobs writing to two connections (SQLite and PostgreSQL): one worker per
+/// connection, each job's rows in its own database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_writes_each_job_to_its_own_connection() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let dir = TempDir::new("cli-two");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create db")
+        .execute_batch("CREATE TABLE users (user_id TEXT PRIMARY KEY, name TEXT)")
+        .expect("create table");
+    let pg = wb_tests::PgSchema::create(
+        "cli_two",
+        "CREATE TABLE orders (order_id int8 PRIMARY KEY, total numeric)",
+    )
+    .await;
+    std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "connections:\n  lite:\n    type: sqlite\n    path: ${WB_SQLITE_PATH}\n  \
+         pg:\n    type: postgresql\n    host: 127.0.0.1\n    port: 5432\n    database: test\n    user: postgres\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("jobs/users.yaml"),
+        "source: {redis: {key_pattern: 'user:*'}}\noutput:\n  - uses: relational.write\n    with:\n      \
+         connection: lite\n      table: users\n      keys: [{user_id: key_part(1)}]\n      mapping: [name]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("jobs/orders.yaml"),
+        format!(
+            "source: {{redis: {{key_pattern: 'order:*'}}}}\noutput:\n  - uses: relational.write\n    with:\n      \
+             connection: pg\n      schema: {}\n      table: orders\n      keys: [{{order_id: key_part(1)}}]\n      mapping: [total]\n",
+            pg.name
+        ),
+    )
+    .expect("write");
+    let child = engine(dir.path(), &server, &db);
+    wait_for_registration(&mut con);
+    for (key, field, value) in [
+        ("user:1", "name", "Ann"),
+        ("order:7", "total", "12.50"),
+        ("user:2", "name", "Bob"),
+        ("order:8", "total", "3"),
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(key)
+            .arg(field)
+            .arg(value)
+            .query(&mut con)
+            .expect("HSET");
+    }
+    let users = || wb_tests::sqlite_rows(&db, "SELECT user_id, name FROM users ORDER BY 1");
+    let want_users = vec![
+        vec![Some("1".to_owned()), Some("Ann".to_owned())],
+        vec![Some("2".to_owned()), Some("Bob".to_owned())],
+    ];
+    let want_orders = vec![
+        vec![Some("7".to_owned()), Some("12.50".to_owned())],
+        vec![Some("8".to_owned()), Some("3".to_owned())],
+    ];
+    let orders_sql = "SELECT order_id, total FROM orders ORDER BY 1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (users() != want_users || pg.rows(orders_sql).await != want_orders)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, log) = terminate(child);
+    assert_eq!(users(), want_users, "engine log:\n{log}");
+    assert_eq!(pg.rows(orders_sql).await, want_orders, "engine log:\n{log}");
+    assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
+}
+
+/// A job whose outputs name two connections would need one transaction
+/// across two databases: refused, naming the job and the connections.
+#[test]
+fn run_refuses_a_job_that_spans_two_connections() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let dir = TempDir::new("cli-span");
+    std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "connections:\n  a: {type: sqlite, path: a.db}\n  b: {type: sqlite, path: b.db}\n",
+    )
+    .expect("write");
+    let output = |connection: &str| {
+        format!(
+            "  - uses: relational.write\n    with: {{connection: {connection}, table: users, \
+             keys: [{{id: key_part(1)}}], mapping: [name]}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("jobs/users.yaml"),
+        format!(
+            "source: {{redis: {{key_pattern: 'user:*'}}}}\noutput:\n{}{}",
+            output("a"),
+            output("b")
+        ),
+    )
+    .expect("write");
+    let run = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--mapper")
+        .arg(mapper())
+        .env("WB_REDIS_URL", server.url())
+        .output()
+        .expect("wb-engine runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("job 'users' writes to several connections (a, b)"),
+        "{stderr}"
+    );
+}
