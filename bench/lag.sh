@@ -16,7 +16,8 @@ lag="$root/target/release/wb-bench-lag"
 [ -f "$lag" ] || { echo "missing $lag: cargo build --release -p wb-bench-lag" >&2; exit 1; }
 
 $pg -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS wb_lag CASCADE; CREATE SCHEMA wb_lag;
-        CREATE TABLE wb_lag.events (seq int8 PRIMARY KEY, f2 text, f3 text, f4 text, f5 text);"
+        CREATE TABLE wb_lag.events (seq int8 PRIMARY KEY, f2 text, f3 text, f4 text, f5 text,
+                                    landed timestamptz NOT NULL DEFAULT clock_timestamp());"
 project_config
 cat > "$work/project/jobs/lag.yaml" <<YAML
 source: {redis: {key_pattern: "lag:*"}}
