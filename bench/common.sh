@@ -40,7 +40,7 @@ valkey_start() {
 }
 
 engine_start() {
-  WB_REDIS_URL="redis://127.0.0.1:$port" "$engine" run --dir "$work/project" --mapper "$mapper" \
+  WB_REDIS_URL="redis://127.0.0.1:$port" ${WB_ENGINE_WRAP:-} "$engine" run --dir "$work/project" --mapper "$mapper" \
     2>"$work/engine.log" &
   engine_pid=$!
 }
