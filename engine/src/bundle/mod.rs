@@ -46,7 +46,7 @@ pub use hash::content_hash;
 pub use manifest::{
     BundleOutput, BundleSource, ComponentInfo, ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE,
 };
-pub use plan::{job_name, JobPlan, PlannedComponent};
+pub use plan::{job_name, JobPlan, PlannedComponent, PlannedStep};
 
 /// The extension of bundle files.
 pub const EXTENSION: &str = "wbb";
