@@ -12,18 +12,21 @@ cargo build --release -p wb-capture
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace "$@" 2>&1 | tee "$log"
-for guest in sdk/wb-guest sdk/template jobs/mask-pii; do
+for guest in sdk/wb-guest sdk/template jobs/mask-pii jobs/normalize-contacts; do
   (cd "$guest" && cargo test --target-dir ../../target/guests) 2>&1 | tee -a "$log"
 done
 # Each example job's test cases (`wb-engine test`), through its real
-# component: the stock mapper for declarative jobs, the job's own component
-# (built where its job file names it) for jobs with a wasm step. Cases live
+# components: the stock mapper for declarative jobs, the job's own component
+# (built where its job file names it) for jobs with a wasm step, both for
+# jobs whose wasm steps come before declarative outputs. Cases live
 # beside their job: jobs/P/jobs/NAME.cases.yaml for jobs/P/jobs/NAME.yaml,
 # jobs/J/cases.yaml for jobs/J/job.yaml.
 cargo build --quiet -p wb-engine
 cargo build --quiet --release --target wasm32-wasip2 \
   --manifest-path sdk/mapper-component/Cargo.toml --target-dir target/guests
-(cd jobs/mask-pii && cargo build --quiet --release --target wasm32-wasip2)
+for job in jobs/mask-pii jobs/normalize-contacts; do
+  (cd "$job" && cargo build --quiet --release --target wasm32-wasip2)
+done
 for cases in jobs/*/jobs/*.cases.yaml jobs/*/cases.yaml; do
   [ -e "$cases" ] || continue
   case "$cases" in

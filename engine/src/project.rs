@@ -8,7 +8,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::{JobPlan, PlannedComponent};
-use crate::config::{unknown_connections, ConfigError, EnvString, PortValue, Settings};
+use crate::config::{
+    nth_line_of, unknown_connections, ConfigError, EnvString, PortValue, Settings,
+};
 
 /// A project whose files are all valid.
 #[derive(Debug)]
@@ -94,12 +96,22 @@ impl Project {
             warnings.extend(unset_variables(&config_file, text, settings));
         }
         for plan in &jobs {
+            // The job's wasm components, in file order: its steps, or the
+            // one component that makes its rows.
+            let mut components: Vec<(usize, &Path)> = plan
+                .steps
+                .iter()
+                .map(|step| (step.index, step.path.as_path()))
+                .collect();
             if let PlannedComponent::Custom { path, .. } = &plan.component {
+                components.push((0, path));
+            }
+            for (n, (index, path)) in components.into_iter().enumerate() {
                 if !path.exists() {
                     warnings.push(ConfigError {
                         file: plan.file.clone(),
-                        line: line_of(&plan.text, "component:"),
-                        field: Some("transform[0].with.component".into()),
+                        line: nth_line_of(&plan.text, "component:", n),
+                        field: Some(format!("transform[{index}].with.component")),
                         message: format!(
                             "{} does not exist yet: build the component before compile, test or run",
                             path.display()
@@ -172,7 +184,7 @@ fn unset_variables(file: &Path, text: &str, settings: &Settings) -> Vec<ConfigEr
                 if std::env::var_os(variable).is_none() {
                     warnings.push(ConfigError {
                         file: file.to_path_buf(),
-                        line: line_of(text, &format!("${{{variable}}}")),
+                        line: nth_line_of(text, &format!("${{{variable}}}"), 0),
                         field: Some(format!("connections.{name}.{field}")),
                         message: format!(
                             "environment variable {variable} is not set (it is read when the engine runs)"
@@ -183,12 +195,6 @@ fn unset_variables(file: &Path, text: &str, settings: &Settings) -> Vec<ConfigEr
         }
     }
     warnings
-}
-
-fn line_of(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|line| line.contains(needle))
-        .map_or(0, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -6,75 +6,95 @@ use crate::transform::{Limits, TransformError, WasmHost, WasmTransform};
 
 use super::error::BundleError;
 use super::hash::content_hash;
-use super::manifest::{ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE};
+use super::manifest::{ComponentInfo, ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE};
 
 /// The first word of every bundle file.
 const MAGIC: &str = "wb-bundle";
 
 /// Longest header line read before giving up on a file that is not a
-/// bundle.
-const MAX_HEADER: usize = 128;
+/// bundle (room for a few dozen component lengths).
+const MAX_HEADER: usize = 1024;
 
-/// A compiled job: its manifest and its component's bytes.
+/// A compiled job: its manifest and its components' bytes, in the order of
+/// `manifest.components`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bundle {
     pub manifest: Manifest,
-    pub component: Vec<u8>,
+    pub components: Vec<Vec<u8>>,
 }
 
 impl Bundle {
-    /// A bundle of `component` with `manifest`, whose size and hash fields
-    /// are filled in here.
-    pub fn seal(mut manifest: Manifest, component: Vec<u8>) -> Bundle {
+    /// A bundle of `components` (one per entry of `manifest.components`, in
+    /// order) with `manifest`, whose format, sizes and hash are filled in
+    /// here.
+    pub fn seal(mut manifest: Manifest, components: Vec<Vec<u8>>) -> Bundle {
         manifest.format = FORMAT_VERSION;
         manifest.wit = WIT_PACKAGE.to_string();
-        manifest.component.bytes = component.len() as u64;
-        manifest.sha256 = content_hash(&manifest, &component);
+        for (info, bytes) in manifest.components.iter_mut().zip(&components) {
+            info.bytes = bytes.len() as u64;
+        }
+        manifest.sha256 = content_hash(&manifest, &components);
         Bundle {
             manifest,
-            component,
+            components,
         }
     }
 
-    /// The params for the component's `init`, in name order.
-    pub fn params(&self) -> Vec<(String, String)> {
-        self.manifest
-            .params
+    /// Compiles and links the components and runs their `init` with their
+    /// params: the steps, then the last component, which makes the rows and
+    /// runs after them. The stock mapper is wb's own code and is granted the
+    /// wall clock (its `time_delta_*` functions read it); other components
+    /// get what `limits` grants.
+    pub fn load(&self, host: &WasmHost, limits: Limits) -> Result<WasmTransform, TransformError> {
+        let job = &self.manifest.job;
+        let params = |info: &ComponentInfo| -> Vec<(String, String)> {
+            info.params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let parts: Vec<_> = self
+            .manifest
+            .components
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// Compiles and links the component and runs its `init` with the
-    /// bundle's params. The stock mapper is wb's own code and is granted the
-    /// wall clock (its `time_delta_*` functions read it); a custom component
-    /// gets what `limits` grants.
-    pub fn load(
-        &self,
-        host: &WasmHost,
-        mut limits: Limits,
-    ) -> Result<WasmTransform, TransformError> {
-        if self.manifest.component.kind == ComponentKind::StockMapper {
-            limits.wall_clock = true;
+            .zip(&self.components)
+            .collect();
+        let Some(((last, wasm), steps)) = parts.split_last() else {
+            return Err(TransformError::Compile {
+                job: job.clone(),
+                reason: "the bundle holds no component".into(),
+            });
+        };
+        let mut mapper_limits = limits.clone();
+        if last.kind == ComponentKind::StockMapper {
+            mapper_limits.wall_clock = true;
         }
-        host.load(&self.manifest.job, &self.component, self.params(), limits)
+        let steps = steps
+            .iter()
+            .map(|(info, wasm)| host.load_step(job, wasm, params(info), limits.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(host
+            .load(job, wasm, params(last), mapper_limits)?
+            .with_steps(steps))
     }
 
     /// The file's bytes: the header line, the manifest, a newline, the
-    /// component.
+    /// components one after another.
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         let manifest = serde_json::to_vec_pretty(&self.manifest)?;
-        let header = format!(
-            "{MAGIC} {} {} {}\n",
-            self.manifest.format,
-            manifest.len(),
-            self.component.len()
-        );
-        let mut out = Vec::with_capacity(header.len() + manifest.len() + 1 + self.component.len());
+        let mut header = format!("{MAGIC} {} {}", self.manifest.format, manifest.len());
+        for component in &self.components {
+            header.push_str(&format!(" {}", component.len()));
+        }
+        header.push('\n');
+        let total: usize = self.components.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(header.len() + manifest.len() + 1 + total);
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(&manifest);
         out.push(b'\n');
-        out.extend_from_slice(&self.component);
+        for component in &self.components {
+            out.extend_from_slice(component);
+        }
         Ok(out)
     }
 
@@ -105,7 +125,8 @@ impl Bundle {
     }
 
     /// Parses and checks a bundle's bytes; `path` names it in errors. The
-    /// format, the WIT package and the content hash must all match.
+    /// format, the WIT package, the components' order and the content hash
+    /// must all match.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Bundle, BundleError> {
         let not = |reason: String| BundleError::NotABundle {
             path: path.to_path_buf(),
@@ -137,24 +158,37 @@ impl Bundle {
             });
         }
         let manifest_len = number(2, "manifest length")?;
-        let component_len = number(3, "component length")?;
+        if fields.len() < 4 {
+            return Err(not(format!("the header lists no component: {header:?}")));
+        }
+        let lengths = (3..fields.len())
+            .map(|i| number(i, "component length"))
+            .collect::<Result<Vec<u64>, _>>()?;
         let body = &bytes[end + 1..];
-        let expected = manifest_len
-            .checked_add(1)
-            .and_then(|n| n.checked_add(component_len));
+        let expected = lengths
+            .iter()
+            .try_fold(manifest_len.checked_add(1), |sum, &n| {
+                Some(sum.and_then(|s| s.checked_add(n)))
+            })
+            .flatten();
         if expected != Some(body.len() as u64) {
             return Err(not(format!(
-                "the header announces a {manifest_len}-byte manifest and a {component_len}-byte component, but {} bytes follow it (truncated or extended)",
+                "the header announces a {manifest_len}-byte manifest and components of {lengths:?} bytes, but {} bytes follow it (truncated or extended)",
                 body.len()
             )));
         }
-        // Both lengths fit in the body, which is in memory: no overflow.
-        let manifest_len = manifest_len as usize;
-        let (manifest_bytes, rest) = body.split_at(manifest_len);
+        // Every length fits in the body, which is in memory: no overflow.
+        let (manifest_bytes, rest) = body.split_at(manifest_len as usize);
         if rest.first() != Some(&b'\n') {
             return Err(not("no newline after the manifest".into()));
         }
-        let component = rest[1..].to_vec();
+        let mut rest = &rest[1..];
+        let mut components = Vec::with_capacity(lengths.len());
+        for &len in &lengths {
+            let (component, tail) = rest.split_at(len as usize);
+            components.push(component.to_vec());
+            rest = tail;
+        }
         let bad = |reason: String| BundleError::Manifest {
             path: path.to_path_buf(),
             reason,
@@ -167,12 +201,13 @@ impl Bundle {
                 manifest.format
             )));
         }
-        if manifest.component.bytes != component_len {
+        let sizes: Vec<u64> = manifest.components.iter().map(|c| c.bytes).collect();
+        if sizes != lengths {
             return Err(bad(format!(
-                "component.bytes is {} but the header announces {component_len}",
-                manifest.component.bytes
+                "the components' sizes are {sizes:?} but the header announces {lengths:?}"
             )));
         }
+        check_order(&manifest.components).map_err(bad)?;
         if manifest.wit != WIT_PACKAGE {
             return Err(BundleError::Wit {
                 path: path.to_path_buf(),
@@ -180,7 +215,7 @@ impl Bundle {
                 supported: WIT_PACKAGE,
             });
         }
-        let actual = content_hash(&manifest, &component);
+        let actual = content_hash(&manifest, &components);
         if actual != manifest.sha256 {
             return Err(BundleError::HashMismatch {
                 path: path.to_path_buf(),
@@ -190,9 +225,28 @@ impl Bundle {
         }
         Ok(Bundle {
             manifest,
-            component,
+            components,
         })
     }
+}
+
+/// Steps first, then exactly one component that makes the rows.
+fn check_order(components: &[ComponentInfo]) -> Result<(), String> {
+    let Some((last, steps)) = components.split_last() else {
+        return Err("components is empty".into());
+    };
+    if last.kind == ComponentKind::Step {
+        return Err(
+            "the last component is a step; it must make the rows (stock-mapper or custom)".into(),
+        );
+    }
+    if let Some(i) = steps.iter().position(|c| c.kind != ComponentKind::Step) {
+        return Err(format!(
+            "component {i} is {}, but only the last component may make rows",
+            steps[i].kind.as_str()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -215,16 +269,31 @@ mod tests {
                     connection: "target".into(),
                     table: "public.users".into(),
                 }],
-                component: ComponentInfo {
-                    kind: ComponentKind::Custom,
-                    bytes: 0,
-                },
-                params: [("table".to_string(), "users".to_string())]
-                    .into_iter()
-                    .collect(),
+                components: vec![
+                    ComponentInfo {
+                        kind: ComponentKind::Step,
+                        bytes: 0,
+                        params: [("mask".to_string(), "email".to_string())]
+                            .into_iter()
+                            .collect(),
+                    },
+                    ComponentInfo {
+                        kind: ComponentKind::StockMapper,
+                        bytes: 0,
+                        params: [(
+                            "spec".to_string(),
+                            "output target users upsert\n".to_string(),
+                        )]
+                        .into_iter()
+                        .collect(),
+                    },
+                ],
                 sha256: String::new(),
             },
-            b"\0asm pretend component \n bytes".to_vec(),
+            vec![
+                b"\0asm pretend step".to_vec(),
+                b"\0asm pretend component \n bytes".to_vec(),
+            ],
         )
     }
 
@@ -237,10 +306,13 @@ mod tests {
         let bundle = bundle();
         assert_eq!(bundle.manifest.format, FORMAT_VERSION);
         assert_eq!(bundle.manifest.wit, WIT_PACKAGE);
-        assert_eq!(bundle.manifest.component.bytes, 30);
+        assert_eq!(bundle.manifest.components[0].bytes, 17);
+        assert_eq!(bundle.manifest.components[1].bytes, 30);
         let bytes = bundle.to_bytes().unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        assert!(text.starts_with("wb-bundle 1 "), "{text}");
+        assert!(text.starts_with("wb-bundle 2 "), "{text}");
+        assert!(text.lines().next().unwrap().ends_with(" 17 30"), "{text}");
+        assert!(text.contains("\"kind\": \"step\""), "{text}");
         assert!(text.contains("\"key_pattern\": \"user:*\""), "{text}");
         assert_eq!(Bundle::from_bytes(path(), &bytes).unwrap(), bundle);
     }
@@ -269,6 +341,11 @@ mod tests {
         let err = Bundle::from_bytes(path(), &bytes[..bytes.len() - 2]).unwrap_err();
         assert!(matches!(err, BundleError::NotABundle { .. }), "{err}");
         assert!(err.to_string().contains("truncated"), "{err}");
+        // A step byte changed.
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let changed = text.replacen("pretend step", "pretend stop", 1);
+        let err = Bundle::from_bytes(path(), changed.as_bytes()).unwrap_err();
+        assert!(matches!(err, BundleError::HashMismatch { .. }), "{err}");
         // Not a bundle at all.
         let err = Bundle::from_bytes(path(), b"\0asm\x01\0\0\0").unwrap_err();
         assert!(err.to_string().contains("not a wb bundle"), "{err}");
@@ -280,15 +357,15 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let err = Bundle::from_bytes(
             path(),
-            text.replacen("wb-bundle 1 ", "wb-bundle 2 ", 1).as_bytes(),
+            text.replacen("wb-bundle 2 ", "wb-bundle 1 ", 1).as_bytes(),
         )
         .unwrap_err();
         assert!(
             matches!(
                 err,
                 BundleError::Format {
-                    found: 2,
-                    supported: 1,
+                    found: 1,
+                    supported: 2,
                     ..
                 }
             ),
@@ -302,5 +379,18 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, BundleError::Wit { .. }), "{err}");
         assert!(err.to_string().contains("wb:transform@0.9.0"), "{err}");
+    }
+
+    #[test]
+    fn components_out_of_order_are_refused() {
+        let mut manifest = bundle().manifest;
+        manifest.components.swap(0, 1);
+        let swapped = Bundle::seal(manifest, bundle().components);
+        let err = Bundle::from_bytes(path(), &swapped.to_bytes().unwrap()).unwrap_err();
+        assert!(matches!(err, BundleError::Manifest { .. }), "{err}");
+        assert!(
+            err.to_string().contains("the last component is a step"),
+            "{err}"
+        );
     }
 }

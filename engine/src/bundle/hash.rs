@@ -4,9 +4,9 @@
 //! little-endian length, then the bytes), in this order: the text
 //! `wb-bundle/1`, the job name, the WIT package, the key pattern, the
 //! number of excluded commands and each of them, the number of outputs and
-//! each output's connection and table, the component kind, the number of
-//! params and each name and value (sorted by name), and last the component
-//! bytes. Numbers are written as decimal text. The wb version and the hash
+//! each output's connection and table, the number of components, and for
+//! each component in order its kind, the number of its params, each name
+//! and value (sorted by name) and its bytes. Numbers are written as decimal text. The wb version and the hash
 //! itself are left out, so the same job and component give the same hash
 //! whatever wb version compiled them.
 
@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::Manifest;
 
-/// The hex sha256 of `manifest`'s hashed fields and `component`.
-pub fn content_hash(manifest: &Manifest, component: &[u8]) -> String {
+/// The hex sha256 of `manifest`'s hashed fields and `components` (one per
+/// entry of `manifest.components`, in order).
+pub fn content_hash(manifest: &Manifest, components: &[Vec<u8>]) -> String {
     let mut hasher = Sha256::new();
     let mut put = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
@@ -39,13 +40,16 @@ pub fn content_hash(manifest: &Manifest, component: &[u8]) -> String {
         put(output.connection.as_bytes());
         put(output.table.as_bytes());
     }
-    put(manifest.component.kind.as_str().as_bytes());
-    put(manifest.params.len().to_string().as_bytes());
-    for (name, value) in &manifest.params {
-        put(name.as_bytes());
-        put(value.as_bytes());
+    put(manifest.components.len().to_string().as_bytes());
+    for (info, bytes) in manifest.components.iter().zip(components) {
+        put(info.kind.as_str().as_bytes());
+        put(info.params.len().to_string().as_bytes());
+        for (name, value) in &info.params {
+            put(name.as_bytes());
+            put(value.as_bytes());
+        }
+        put(bytes);
     }
-    put(component);
     hex(&hasher.finalize())
 }
 
@@ -80,18 +84,31 @@ mod tests {
                 connection: "target".into(),
                 table: "users".into(),
             }],
-            component: ComponentInfo {
-                kind: ComponentKind::StockMapper,
-                bytes: 3,
-            },
-            params: [(
-                "spec".to_string(),
-                "output target users upsert\n".to_string(),
-            )]
-            .into_iter()
-            .collect(),
+            components: vec![
+                ComponentInfo {
+                    kind: ComponentKind::Step,
+                    bytes: 3,
+                    params: [("mask".to_string(), "email".to_string())]
+                        .into_iter()
+                        .collect(),
+                },
+                ComponentInfo {
+                    kind: ComponentKind::StockMapper,
+                    bytes: 3,
+                    params: [(
+                        "spec".to_string(),
+                        "output target users upsert\n".to_string(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                },
+            ],
             sha256: String::new(),
         }
+    }
+
+    fn wasm(step: &[u8], mapper: &[u8]) -> Vec<Vec<u8>> {
+        vec![step.to_vec(), mapper.to_vec()]
     }
 
     #[test]
@@ -107,46 +124,54 @@ mod tests {
 
     #[test]
     fn every_hashed_field_changes_the_hash_and_the_version_does_not() {
-        let base = content_hash(&manifest(), b"abc");
+        let abc = wasm(b"stp", b"abc");
+        let base = content_hash(&manifest(), &abc);
         assert_eq!(base.len(), 64);
-        assert_eq!(base, content_hash(&manifest(), b"abc"));
+        assert_eq!(base, content_hash(&manifest(), &abc));
         let mut other = manifest();
         other.wb_version = "9.9.9".into();
-        assert_eq!(
-            base,
-            content_hash(&other, b"abc"),
-            "wb_version is not hashed"
-        );
-        assert_ne!(base, content_hash(&manifest(), b"abd"));
+        assert_eq!(base, content_hash(&other, &abc), "wb_version is not hashed");
+        // Each component's bytes.
+        assert_ne!(base, content_hash(&manifest(), &wasm(b"stp", b"abd")));
+        assert_ne!(base, content_hash(&manifest(), &wasm(b"stq", b"abc")));
         let changes: Vec<fn(&mut Manifest)> = vec![
             |m| m.job = "user".into(),
             |m| m.source.key_pattern = "users:*".into(),
             |m| m.source.exclude_commands.push("hdel".into()),
             |m| m.outputs[0].table = "people".into(),
             |m| m.outputs[0].connection = "other".into(),
-            |m| m.component.kind = ComponentKind::Custom,
+            |m| m.components[1].kind = ComponentKind::Custom,
+            |m| m.components[0].kind = ComponentKind::Custom,
             |m| {
-                m.params
+                m.components[1]
+                    .params
                     .insert("spec".into(), "output target people upsert\n".into());
             },
             |m| {
-                m.params.insert("extra".into(), String::new());
+                m.components[0].params.insert("extra".into(), String::new());
             },
+            |m| m.components.swap(0, 1),
         ];
         for change in changes {
             let mut changed = manifest();
             change(&mut changed);
-            assert_ne!(base, content_hash(&changed, b"abc"), "{changed:?}");
+            assert_ne!(base, content_hash(&changed, &abc), "{changed:?}");
         }
     }
 
     #[test]
     fn field_boundaries_are_part_of_the_hash() {
-        // "ab" + "c" and "a" + "bc" must not collide.
+        // "ab" + "c" and "a" + "bc" must not collide, in params or in the
+        // split between two components' bytes.
         let mut one = manifest();
-        one.params = [("ab".to_string(), "c".to_string())].into_iter().collect();
+        one.components[1].params = [("ab".to_string(), "c".to_string())].into_iter().collect();
         let mut two = manifest();
-        two.params = [("a".to_string(), "bc".to_string())].into_iter().collect();
-        assert_ne!(content_hash(&one, b""), content_hash(&two, b""));
+        two.components[1].params = [("a".to_string(), "bc".to_string())].into_iter().collect();
+        let empty = wasm(b"", b"");
+        assert_ne!(content_hash(&one, &empty), content_hash(&two, &empty));
+        assert_ne!(
+            content_hash(&manifest(), &wasm(b"ab", b"c")),
+            content_hash(&manifest(), &wasm(b"a", b"bc"))
+        );
     }
 }

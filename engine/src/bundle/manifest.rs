@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The on-disk layout this engine writes and reads. A bundle of another
 /// format is refused with both numbers named.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The WIT package every component must implement (`wit/transform.wit`).
 pub const WIT_PACKAGE: &str = "wb:transform@0.1.0";
@@ -27,10 +27,10 @@ pub struct Manifest {
     pub source: BundleSource,
     /// The tables the job writes, as declared by the job file.
     pub outputs: Vec<BundleOutput>,
-    /// What the component is.
-    pub component: ComponentInfo,
-    /// Passed to the component's `init`.
-    pub params: BTreeMap<String, String>,
+    /// The components, in the order they run: the job's `wasm` steps
+    /// (kind `step`), then the component that makes the rows (the stock
+    /// mapper, or the job's own).
+    pub components: Vec<ComponentInfo>,
     /// Hex sha256 of the content (see the module documentation).
     pub sha256: String,
 }
@@ -52,19 +52,25 @@ pub struct BundleOutput {
     pub table: String,
 }
 
-/// The component's origin and size.
+/// One component: what it is, its size and its `init` params.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentInfo {
     pub kind: ComponentKind,
-    /// Length of the component bytes that follow the manifest.
+    /// Length of the component's bytes in the file.
     pub bytes: u64,
+    /// Passed to the component's `init`.
+    pub params: BTreeMap<String, String>,
 }
 
-/// Whether the component is wb's stock declarative mapper (with the job's
-/// outputs compiled into its `spec` param) or the job's own.
+/// What a component is: a step (world `step`) that reshapes records before
+/// the mapping, wb's stock declarative mapper (with the job's blocks and
+/// outputs compiled into its `spec` param), or the job's own component
+/// (world `transform`) that makes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ComponentKind {
+    #[serde(rename = "step")]
+    Step,
     #[serde(rename = "stock-mapper")]
     StockMapper,
     #[serde(rename = "custom")]
@@ -74,6 +80,7 @@ pub enum ComponentKind {
 impl ComponentKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            ComponentKind::Step => "step",
             ComponentKind::StockMapper => "stock-mapper",
             ComponentKind::Custom => "custom",
         }

@@ -6,33 +6,33 @@
 //! same bundle in memory from the job file (through [`JobPlan`]), so what
 //! runs is what `compile` would have written.
 //!
-//! # File layout, format 1
+//! # File layout, format 2
 //!
 //! ```text
-//! wb-bundle 1 <manifest bytes> <component bytes>\n
+//! wb-bundle 2 <manifest bytes> <component bytes> [<component bytes> ...]\n
 //! <manifest: UTF-8 JSON, exactly <manifest bytes> long>\n
-//! <component: the Wasm component, exactly <component bytes> long>
+//! <the components, one after another, each exactly as long as announced>
 //! ```
 //!
 //! The manifest's fields (all required; unknown fields are refused):
 //!
 //! | field | meaning |
 //! | --- | --- |
-//! | `format` | `1`, the layout above |
+//! | `format` | `2`, the layout above |
 //! | `job` | the job's name |
-//! | `wit` | the WIT package the component implements, `wb:transform@0.1.0` |
+//! | `wit` | the WIT package the components implement, `wb:transform@0.1.0` |
 //! | `wb_version` | the wb that compiled it (not hashed) |
 //! | `source` | `{key_pattern, exclude_commands}` from the job's `source.redis` |
 //! | `outputs` | `[{connection, table}]`, table as `schema.table` when a schema is named |
-//! | `component` | `{kind: "stock-mapper" or "custom", bytes}` |
-//! | `params` | the params the component's `init` gets (`spec` for the stock mapper) |
+//! | `components` | `[{kind, bytes, params}]` in the order they run: `step`s, then one `stock-mapper` or `custom` |
 //! | `sha256` | the content hash, lower-case hex (see [`content_hash`]) |
 //!
-//! A declarative job's component is the stock mapper with the job compiled
-//! into its `spec` param; a job with a `wasm` step carries its own
-//! component and that step's params. Reading a bundle checks the header,
-//! the lengths, the format, the WIT package and the hash, and names the
-//! file and what is wrong.
+//! A declarative job's last component is the stock mapper with the job's
+//! blocks and outputs compiled into its `spec` param, after one `step` per
+//! `wasm` step of the job; a job whose only step is `wasm` and that has no
+//! outputs carries that component alone (`custom`). Reading a bundle checks
+//! the header, the lengths, the format, the components' order, the WIT
+//! package and the hash, and names the file and what is wrong.
 
 mod error;
 mod file;
@@ -46,7 +46,7 @@ pub use hash::content_hash;
 pub use manifest::{
     BundleOutput, BundleSource, ComponentInfo, ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE,
 };
-pub use plan::{job_name, JobPlan, PlannedComponent};
+pub use plan::{job_name, JobPlan, PlannedComponent, PlannedStep};
 
 /// The extension of bundle files.
 pub const EXTENSION: &str = "wbb";

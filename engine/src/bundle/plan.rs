@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Job, Output, TransformStep};
+use crate::config::{ConfigError, Job, Output, TransformStep, WasmStep};
 
 use super::error::BundleError;
 use super::file::Bundle;
@@ -25,6 +25,17 @@ pub enum PlannedComponent {
     },
 }
 
+/// A `wasm` step of a job with outputs: a component (world `step`) that
+/// runs before the mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedStep {
+    /// Its place in the job's `transform` list (for error messages).
+    pub index: usize,
+    /// Resolved against the job file's directory.
+    pub path: PathBuf,
+    pub params: BTreeMap<String, String>,
+}
+
 /// A parsed and checked job file.
 #[derive(Debug, Clone)]
 pub struct JobPlan {
@@ -33,6 +44,8 @@ pub struct JobPlan {
     pub text: String,
     pub job: Job,
     pub name: String,
+    /// The `wasm` steps that run before `component`, in order.
+    pub steps: Vec<PlannedStep>,
     pub component: PlannedComponent,
     pub outputs: Vec<BundleOutput>,
 }
@@ -47,13 +60,19 @@ impl JobPlan {
     pub fn parse(file: &Path, text: String) -> Result<JobPlan, ConfigError> {
         let name = job_name(file)?;
         let job = Job::parse(file, &text)?;
-        let wasm = job.transform.iter().find_map(|step| match step {
-            TransformStep::Wasm(step) => Some(step),
-            _ => None,
-        });
-        let (component, outputs) = match wasm {
-            Some(step) => {
-                let dir = file.parent().unwrap_or(Path::new(""));
+        let dir = file.parent().unwrap_or(Path::new(""));
+        let wasm_steps: Vec<(usize, &WasmStep)> = job
+            .transform
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| match step {
+                TransformStep::Wasm(step) => Some((i, step)),
+                _ => None,
+            })
+            .collect();
+        let (steps, component, outputs) = match wasm_steps.as_slice() {
+            // `Job::parse` made sure such a job has this one step only.
+            [(_, step)] if job.is_custom() => {
                 let outputs = step
                     .outputs
                     .iter()
@@ -62,15 +81,21 @@ impl JobPlan {
                         table: qualified(o.schema.as_deref(), &o.table),
                     })
                     .collect();
-                (
-                    PlannedComponent::Custom {
+                let component = PlannedComponent::Custom {
+                    path: dir.join(&step.component),
+                    params: step.params.clone(),
+                };
+                (Vec::new(), component, outputs)
+            }
+            _ => {
+                let steps = wasm_steps
+                    .iter()
+                    .map(|(index, step)| PlannedStep {
+                        index: *index,
                         path: dir.join(&step.component),
                         params: step.params.clone(),
-                    },
-                    outputs,
-                )
-            }
-            None => {
+                    })
+                    .collect();
                 let spec = job.to_mapper_spec(file, &text)?.to_string();
                 let outputs = job
                     .output
@@ -80,7 +105,7 @@ impl JobPlan {
                         table: qualified(w.schema.as_deref(), &w.table),
                     })
                     .collect();
-                (PlannedComponent::StockMapper { spec }, outputs)
+                (steps, PlannedComponent::StockMapper { spec }, outputs)
             }
         };
         Ok(JobPlan {
@@ -88,6 +113,7 @@ impl JobPlan {
             text,
             job,
             name,
+            steps,
             component,
             outputs,
         })
@@ -108,9 +134,22 @@ impl JobPlan {
         }
     }
 
-    /// The bundle: the component's bytes (the stock `mapper` for
-    /// declarative jobs) with the params and manifest.
+    /// The bundle: the steps' components and the component that makes the
+    /// rows (the stock `mapper` for declarative jobs), with their params and
+    /// the manifest.
     pub fn bundle(&self, mapper: &Path) -> Result<Bundle, BundleError> {
+        const STEP_HINT: &str =
+            "a wasm step names its component relative to the job file: build the component first";
+        let mut infos = Vec::new();
+        let mut components = Vec::new();
+        for step in &self.steps {
+            components.push(self.read_component(&step.path, STEP_HINT)?);
+            infos.push(ComponentInfo {
+                kind: ComponentKind::Step,
+                bytes: 0,
+                params: step.params.clone(),
+            });
+        }
         let (kind, params, hint) = match &self.component {
             PlannedComponent::StockMapper { spec } => (
                 ComponentKind::StockMapper,
@@ -119,29 +158,16 @@ impl JobPlan {
                  --manifest-path sdk/mapper-component/Cargo.toml --target-dir target/guests`, \
                  or pass --mapper",
             ),
-            PlannedComponent::Custom { params, .. } => (
-                ComponentKind::Custom,
-                params.clone(),
-                "the job's wasm step names it relative to the job file: build the component first",
-            ),
-        };
-        let path = self.component_path(mapper);
-        let component = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BundleError::MissingComponent {
-                    job_file: self.file.clone(),
-                    component: path.to_path_buf(),
-                    hint: hint.to_string(),
-                })
-            }
-            Err(source) => {
-                return Err(BundleError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
+            PlannedComponent::Custom { params, .. } => {
+                (ComponentKind::Custom, params.clone(), STEP_HINT)
             }
         };
+        components.push(self.read_component(self.component_path(mapper), hint)?);
+        infos.push(ComponentInfo {
+            kind,
+            bytes: 0,
+            params,
+        });
         let manifest = Manifest {
             format: 0,
             job: self.name.clone(),
@@ -149,11 +175,24 @@ impl JobPlan {
             wb_version: env!("CARGO_PKG_VERSION").to_string(),
             source: self.source(),
             outputs: self.outputs.clone(),
-            component: ComponentInfo { kind, bytes: 0 },
-            params,
+            components: infos,
             sha256: String::new(),
         };
-        Ok(Bundle::seal(manifest, component))
+        Ok(Bundle::seal(manifest, components))
+    }
+
+    fn read_component(&self, path: &Path, hint: &str) -> Result<Vec<u8>, BundleError> {
+        std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BundleError::MissingComponent {
+                job_file: self.file.clone(),
+                component: path.to_path_buf(),
+                hint: hint.to_string(),
+            },
+            _ => BundleError::Read {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })
     }
 }
 
@@ -257,5 +296,32 @@ mod tests {
             }
         );
         assert_eq!(plan.outputs[0].table, "customers");
+        assert!(plan.steps.is_empty());
+    }
+
+    #[test]
+    fn wasm_steps_before_outputs_plan_steps_and_the_stock_mapper() {
+        let text = "source: {redis: {key_pattern: \"c:*\"}}\ntransform:\n  - uses: wasm\n    with: {component: ./s.wasm, params: {lower: email}}\noutput:\n  - uses: relational.write\n    with: {connection: target, table: contacts, keys: [{id: \"key_part(1)\"}], mapping: [email]}\n";
+        let plan = JobPlan::parse(Path::new("jobs/contacts.yaml"), text.into()).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![PlannedStep {
+                index: 0,
+                path: Path::new("jobs/./s.wasm").to_path_buf(),
+                params: [("lower".to_string(), "email".to_string())]
+                    .into_iter()
+                    .collect(),
+            }]
+        );
+        assert!(matches!(
+            plan.component,
+            PlannedComponent::StockMapper { .. }
+        ));
+        assert_eq!(plan.outputs[0].table, "contacts");
+        // The step is read first, so its absence is what is reported.
+        let err = plan
+            .bundle(Path::new("/nonexistent/mapper.wasm"))
+            .unwrap_err();
+        assert!(err.to_string().contains("s.wasm does not exist"), "{err}");
     }
 }

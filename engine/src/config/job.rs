@@ -219,38 +219,7 @@ impl Job {
             field: Some(field),
             message,
         };
-        let has_wasm = self
-            .transform
-            .iter()
-            .any(|step| matches!(step, TransformStep::Wasm(_)));
-        match (has_wasm, self.output.is_empty()) {
-            (false, true) => {
-                return Err(fail(
-                    "output".into(),
-                    "source",
-                    "a job needs an output, or a wasm step that produces rows".into(),
-                ))
-            }
-            (true, false) => {
-                return Err(fail(
-                    "transform".into(),
-                    "uses: wasm",
-                    "a wasm step followed by outputs is not supported yet: \
-                     let the component produce the rows"
-                        .into(),
-                ))
-            }
-            (true, true) if self.transform.len() > 1 => {
-                return Err(fail(
-                    "transform".into(),
-                    "uses: wasm",
-                    "a wasm step cannot be combined with other transform steps yet: \
-                     it must be the job's only step"
-                        .into(),
-                ))
-            }
-            _ => {}
-        }
+        self.check_wasm_steps(path, text)?;
         let mut spec = Spec::default();
         for (i, step) in self.transform.iter().enumerate() {
             let at = |name: &str| format!("transform[{i}].with.{name}");
@@ -393,6 +362,77 @@ impl Job {
     }
 }
 
+impl Job {
+    /// True when the job's rows come from its own component: no `output:`,
+    /// and a single `wasm` step (world `transform`). Otherwise every `wasm`
+    /// step is a step (world `step`) ahead of the stock mapper.
+    pub fn is_custom(&self) -> bool {
+        self.output.is_empty() && matches!(self.transform.as_slice(), [TransformStep::Wasm(_)])
+    }
+
+    /// The `wasm` steps of a job with `output:` run before the mapping, so
+    /// they must come before the declarative blocks; a job without
+    /// `output:` has exactly one `wasm` step, which makes the rows.
+    fn check_wasm_steps(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let wasm: Vec<usize> = (0..self.transform.len())
+            .filter(|&i| matches!(self.transform[i], TransformStep::Wasm(_)))
+            .collect();
+        // The n-th wasm step is on the n-th line that says so.
+        let fail = |n: usize, field: String, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: nth_line_of(text, "uses: wasm", n),
+            field: Some(field),
+            message,
+        };
+        if self.output.is_empty() {
+            return match (wasm.len(), self.transform.len()) {
+                (0, _) => Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: line_of(text, "source"),
+                    field: Some("output".into()),
+                    message: "a job needs an output, or a wasm step that produces rows".into(),
+                }),
+                (1, 1) => Ok(()),
+                _ => Err(fail(
+                    wasm.len().min(2) - 1,
+                    "transform".into(),
+                    "a job without output: has one wasm step, its only step, which produces \
+                     the rows; wasm steps that reshape records before other blocks need \
+                     output: blocks"
+                        .into(),
+                )),
+            };
+        }
+        let first_block = (0..self.transform.len())
+            .find(|&i| !matches!(self.transform[i], TransformStep::Wasm(_)));
+        for (n, &i) in wasm.iter().enumerate() {
+            let TransformStep::Wasm(step) = &self.transform[i] else {
+                continue;
+            };
+            if let Some(block) = first_block.filter(|&b| b < i) {
+                return Err(fail(
+                    n,
+                    format!("transform[{i}]"),
+                    format!(
+                        "a wasm step runs before the mapping, so it must come before \
+                         the declarative blocks: move it above transform[{block}]"
+                    ),
+                ));
+            }
+            if !step.outputs.is_empty() {
+                return Err(fail(
+                    n,
+                    format!("transform[{i}].with.outputs"),
+                    "outputs: belongs to a wasm step that produces the rows itself; \
+                     this job's rows come from its output: blocks"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Expressions are JMESPath-like; other languages (RDI offered SQL) are
 /// refused with the language named.
 fn check_language(language: Option<&str>) -> Result<(), (&str, String)> {
@@ -423,6 +463,16 @@ fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The line of the `n`-th (0-based) line that mentions `needle`, or of
+/// the first one when there are fewer.
+pub(crate) fn nth_line_of(text: &str, needle: &str, n: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(needle))
+        .nth(n)
+        .map_or_else(|| line_of(text, needle), |(i, _)| i + 1)
 }
 
 /// The first line that mentions `needle`: serde does not keep positions of
@@ -647,22 +697,59 @@ output:
     }
 
     #[test]
-    fn a_job_needs_outputs_or_a_component_but_not_both_yet() {
+    fn a_job_needs_outputs_or_a_component() {
         let text = "source: {redis: {key_pattern: \"a:*\"}}\n";
         let err = parse(text).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("output"));
         assert_eq!(err.line, 1);
-        let both = JOB.replace(
-            "output:",
-            "transform:\n  - uses: wasm\n    with: {component: ./x.wasm}\noutput:",
-        );
-        let err = parse(&both).unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("transform"));
-        assert!(err.message.contains("not supported yet"), "{err}");
         let mixed = "source: {redis: {key_pattern: \"a:*\"}}\ntransform:\n  - uses: remove_field\n    with: {field: pin}\n  - uses: wasm\n    with: {component: ./x.wasm, outputs: [{connection: t, table: a}]}\n";
         let err = parse(mixed).unwrap_err();
         assert_eq!((err.line, err.field.as_deref()), (5, Some("transform")));
         assert!(err.message.contains("only step"), "{err}");
+        let two = "source: {redis: {key_pattern: \"a:*\"}}\ntransform:\n  - uses: wasm\n    with: {component: ./x.wasm}\n  - uses: wasm\n    with: {component: ./y.wasm}\n";
+        let err = parse(two).unwrap_err();
+        assert_eq!((err.line, err.field.as_deref()), (5, Some("transform")));
+        assert!(err.message.contains("need output: blocks"), "{err}");
+    }
+
+    #[test]
+    fn wasm_steps_may_come_before_declarative_blocks_and_outputs() {
+        let text = JOB.replace(
+            "output:",
+            "transform:\n  - uses: wasm\n    with: {component: ./a.wasm}\n  - uses: wasm\n    with: {component: ./b.wasm, params: {x: y}}\n  - uses: remove_field\n    with: {field: pin}\noutput:",
+        );
+        let job = parse(&text).unwrap();
+        assert!(!job.is_custom());
+        let spec = job.to_mapper_spec(Path::new("j.yaml"), &text).unwrap();
+        // The wasm steps are not the mapper's business.
+        assert!(
+            spec.to_string().starts_with("remove pin\noutput "),
+            "{spec}"
+        );
+        let mask =
+            Job::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/mask-pii/job.yaml"))
+                .unwrap();
+        assert!(mask.is_custom());
+    }
+
+    #[test]
+    fn a_wasm_step_after_a_block_or_with_outputs_is_refused_at_its_line() {
+        let late = JOB.replace(
+            "output:",
+            "transform:\n  - uses: wasm\n    with: {component: ./a.wasm}\n  - uses: remove_field\n    with: {field: pin}\n  - uses: wasm\n    with: {component: ./b.wasm}\noutput:",
+        );
+        let err = parse(&late).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("transform[2]"));
+        assert_eq!(err.line, 11, "{err}");
+        assert!(err.message.contains("move it above transform[1]"), "{err}");
+        assert!(err.to_string().starts_with("jobs/users.yaml:11: "), "{err}");
+        let outputs = JOB.replace(
+            "output:",
+            "transform:\n  - uses: wasm\n    with:\n      component: ./a.wasm\n      outputs: [{connection: target, table: users}]\noutput:",
+        );
+        let err = parse(&outputs).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("transform[0].with.outputs"));
+        assert_eq!(err.line, 7, "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub use settings::{Applier, Connection, ConnectionKind, ErrorHandling, PortValue
 pub use suggest::closest as closest_name;
 
 pub use error::ConfigError;
+pub(crate) use job::nth_line_of;
 pub use job::{
     ColumnSpec, Job, LoadStrategy, Output, RedisSource, RelationalWrite, Source, TransformStep,
     WasmOutput, WasmStep,

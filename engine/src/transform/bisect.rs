@@ -6,10 +6,7 @@
 //! every other change still gets its row ops. A batch with one bad change
 //! costs about 2*log2(n) extra calls.
 
-use wb_abi::ChangeData;
-
 use super::error::TransformError;
-use super::output::BatchOutput;
 
 /// How one call into the guest ended badly.
 pub(crate) enum CallFailure {
@@ -19,23 +16,37 @@ pub(crate) enum CallFailure {
     Changes(TransformError),
 }
 
+/// Where the outcomes of a split batch are recorded: a mapper's row-op
+/// buffers ([`BatchOutput`](super::BatchOutput)) or a step's new values.
+/// `R` is what one successful call returns.
+pub(crate) trait Outcomes<R> {
+    fn count_call(&mut self);
+    /// Takes a call's result for the `count` changes starting at `offset`;
+    /// an error (a result that does not fit the changes) is pinned on them
+    /// like a trap.
+    fn accept(&mut self, offset: usize, count: usize, result: R) -> Result<(), TransformError>;
+    /// Records why change `index` failed.
+    fn reject(&mut self, index: usize, error: TransformError);
+}
+
 /// Runs `changes` (which start at `offset` in the batch) through `call`,
 /// splitting on failure, and records every outcome in `out`.
-pub(crate) fn run_split<F>(
-    changes: &[ChangeData],
+pub(crate) fn run_split<T, R, O, F>(
+    changes: &[T],
     offset: usize,
     call: &mut F,
-    out: &mut BatchOutput,
+    out: &mut O,
 ) -> Result<(), TransformError>
 where
-    F: FnMut(&[ChangeData]) -> Result<Vec<u8>, CallFailure>,
+    O: Outcomes<R>,
+    F: FnMut(&[T]) -> Result<R, CallFailure>,
 {
     if changes.is_empty() {
         return Ok(());
     }
     out.count_call();
     let failure = match call(changes) {
-        Ok(buffer) => match out.accept(offset, changes.len(), buffer) {
+        Ok(result) => match out.accept(offset, changes.len(), result) {
             Ok(()) => return Ok(()),
             Err(malformed) => malformed,
         },
@@ -54,7 +65,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wb_abi::{encode_changes, run_batch, RowOp, ValueData};
+    use crate::transform::output::BatchOutput;
+    use wb_abi::{encode_changes, run_batch, ChangeData, RowOp, ValueData};
 
     fn changes(n: usize) -> Vec<ChangeData> {
         (0..n)

@@ -4,23 +4,29 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store};
 use wb_abi::{encode_changes, ChangeData};
 
+use super::bindings::step::{Step, StepPre};
 use super::bindings::{Transform, TransformPre};
-use super::bisect::{run_split, CallFailure};
+use super::bisect::{run_split, CallFailure, Outcomes};
 use super::error::TransformError;
 use super::limits::Limits;
 use super::output::BatchOutput;
+use super::sandbox::Sandbox;
 use super::state::HostState;
-use super::ticker::{ticks_for, EpochTicker};
+use super::step::{StepOutcome, WasmStep};
+use super::ticker::EpochTicker;
 
 /// Compiles and links transform components. One per engine process: it owns
-/// the Wasm engine, the linker with the (sealed) WASI imports and the epoch
+/// the Wasm engine, the linkers with the (sealed) WASI imports and the epoch
 /// ticker that enforces deadlines.
 pub struct WasmHost {
     engine: Engine,
     linker: Linker<HostState>,
+    /// The `step` world imports `log` as the `transform` world does; one
+    /// linker cannot define it twice, so steps get their own.
+    step_linker: Linker<HostState>,
     ticker: Arc<EpochTicker>,
 }
 
@@ -31,19 +37,24 @@ impl WasmHost {
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(setup)?;
-        let mut linker = Linker::new(&engine);
         // Guests built for wasm32-wasip2 with std import WASI interfaces even
         // when they never use them; they are linked, but the context in
         // `HostState` grants no files, network or environment, and the wall
         // clock only when the limits say so.
+        let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup)?;
         Transform::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(setup)?;
+        let mut step_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut step_linker).map_err(setup)?;
+        Step::add_to_linker::<HostState, HasSelf<HostState>>(&mut step_linker, |state| state)
             .map_err(setup)?;
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| TransformError::Engine(format!("cannot start the epoch ticker: {e}")))?;
         Ok(WasmHost {
             engine,
             linker,
+            step_linker,
             ticker: Arc::new(ticker),
         })
     }
@@ -57,28 +68,20 @@ impl WasmHost {
         params: Vec<(String, String)>,
         limits: Limits,
     ) -> Result<WasmTransform, TransformError> {
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| TransformError::Compile {
-                job: job.to_string(),
-                reason: format!("{e:#}"),
-            })?;
-        let link = |e: wasmtime::Error| TransformError::Link {
-            job: job.to_string(),
-            reason: format!("{e:#}"),
-        };
-        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
-        let pre = TransformPre::new(pre).map_err(link)?;
+        let component = self.compile(job, wasm)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(TransformPre::new)
+            .map_err(|e| link_failed(job, e))?;
         let transform = WasmTransform {
-            job: job.to_string(),
-            engine: self.engine.clone(),
+            sandbox: self.sandbox(job, limits),
             pre,
             params,
-            ticks: ticks_for(limits.deadline),
-            limits,
-            _ticker: Arc::clone(&self.ticker),
+            steps: Vec::new(),
         };
         // Fail the load, not the first batch, when the params are refused.
-        let mut store = transform.store();
+        let mut store = transform.sandbox.store();
         transform.start(&mut store)?;
         Ok(transform)
     }
@@ -91,90 +94,174 @@ impl WasmHost {
         params: Vec<(String, String)>,
         limits: Limits,
     ) -> Result<WasmTransform, TransformError> {
-        let wasm = std::fs::read(path).map_err(|e| TransformError::Compile {
+        self.load(job, &read(job, path)?, params, limits)
+    }
+
+    /// Compiles a step component (world `step`), links it and checks that
+    /// it accepts `params`. Give it to [`WasmTransform::with_steps`].
+    pub fn load_step(
+        &self,
+        job: &str,
+        wasm: &[u8],
+        params: Vec<(String, String)>,
+        limits: Limits,
+    ) -> Result<WasmStep, TransformError> {
+        let component = self.compile(job, wasm)?;
+        let pre = self
+            .step_linker
+            .instantiate_pre(&component)
+            .and_then(StepPre::new)
+            .map_err(|e| link_failed(job, e))?;
+        let step = WasmStep::new(self.sandbox(job, limits), pre, params);
+        let mut store = step.sandbox().store();
+        step.start(&mut store)?;
+        Ok(step)
+    }
+
+    /// [`WasmHost::load_step`] from a `.wasm` file.
+    pub fn load_step_file(
+        &self,
+        job: &str,
+        path: &Path,
+        params: Vec<(String, String)>,
+        limits: Limits,
+    ) -> Result<WasmStep, TransformError> {
+        self.load_step(job, &read(job, path)?, params, limits)
+    }
+
+    fn compile(&self, job: &str, wasm: &[u8]) -> Result<Component, TransformError> {
+        Component::new(&self.engine, wasm).map_err(|e| TransformError::Compile {
             job: job.to_string(),
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        self.load(job, &wasm, params, limits)
+            reason: format!("{e:#}"),
+        })
+    }
+
+    fn sandbox(&self, job: &str, limits: Limits) -> Sandbox {
+        Sandbox::new(job, self.engine.clone(), limits, Arc::clone(&self.ticker))
     }
 }
 
-/// A loaded component, ready to transform batches. It can be shared by
-/// worker threads: every call gets a fresh instance in its own store, so
-/// nothing a guest does to its memory outlives the batch or reaches another
-/// worker.
+fn read(job: &str, path: &Path) -> Result<Vec<u8>, TransformError> {
+    std::fs::read(path).map_err(|e| TransformError::Compile {
+        job: job.to_string(),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
+fn link_failed(job: &str, e: wasmtime::Error) -> TransformError {
+    TransformError::Link {
+        job: job.to_string(),
+        reason: format!("{e:#}"),
+    }
+}
+
+/// A loaded component, ready to transform batches, with the steps that run
+/// before it. It can be shared by worker threads: every call gets a fresh
+/// instance in its own store, so nothing a guest does to its memory
+/// outlives the batch or reaches another worker.
 pub struct WasmTransform {
-    job: String,
-    engine: Engine,
+    sandbox: Sandbox,
     pre: TransformPre<HostState>,
     params: Vec<(String, String)>,
-    limits: Limits,
-    ticks: u64,
-    // Deadlines only fire while the ticker runs.
-    _ticker: Arc<EpochTicker>,
+    steps: Vec<WasmStep>,
 }
 
 impl WasmTransform {
     /// Transforms a batch: one outcome per change, in order. Changes that
-    /// make the guest trap, overrun the deadline or the memory cap are
+    /// make a guest trap, overrun the deadline or the memory cap are
     /// rejected one by one; an `Err` means the whole batch could not be
-    /// transformed (the guest cannot start or cannot read the batch).
+    /// transformed (a guest cannot start or cannot read the batch).
+    ///
+    /// With steps, each step runs in order on what the previous one left;
+    /// then this component maps the rest. A change a step rejected carries
+    /// that step's error; one a step dropped gets no row ops.
     pub fn run(&self, changes: &[ChangeData]) -> Result<BatchOutput, TransformError> {
+        if self.steps.is_empty() {
+            return self.map(changes);
+        }
+        let mut out = BatchOutput::new(changes.len());
+        let mut batch = changes.to_vec();
+        // `origin[i]` is the index in `changes` of `batch[i]`.
+        let mut origin: Vec<usize> = (0..changes.len()).collect();
+        for step in &self.steps {
+            let (outcomes, calls) = step.run(&batch)?;
+            out.add_calls(calls);
+            let mut next = Vec::with_capacity(batch.len());
+            let mut next_origin = Vec::with_capacity(batch.len());
+            for ((mut change, index), outcome) in batch.into_iter().zip(origin).zip(outcomes) {
+                match outcome {
+                    StepOutcome::Keep => {}
+                    StepOutcome::Replace(value) => change.value = value,
+                    StepOutcome::Drop => {
+                        out.drop_change(index);
+                        continue;
+                    }
+                    StepOutcome::Reject(error) => {
+                        out.reject(index, error);
+                        continue;
+                    }
+                }
+                next.push(change);
+                next_origin.push(index);
+            }
+            batch = next;
+            origin = next_origin;
+        }
+        let mapped = self.map(&batch)?;
+        out.place(mapped, &origin);
+        Ok(out)
+    }
+
+    /// Runs `steps` before this component on every batch, in order.
+    pub fn with_steps(mut self, steps: Vec<WasmStep>) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// The steps that run before this component.
+    pub fn steps(&self) -> &[WasmStep] {
+        &self.steps
+    }
+
+    /// The job name this transform was loaded for.
+    pub fn job(&self) -> &str {
+        &self.sandbox.job
+    }
+
+    /// This component alone over `changes`.
+    fn map(&self, changes: &[ChangeData]) -> Result<BatchOutput, TransformError> {
         let mut out = BatchOutput::new(changes.len());
         run_split(changes, 0, &mut |part| self.call(part), &mut out)?;
         Ok(out)
     }
 
-    /// The job name this transform was loaded for.
-    pub fn job(&self) -> &str {
-        &self.job
-    }
-
-    fn store(&self) -> Store<HostState> {
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(&self.job, self.limits.memory_bytes, self.limits.wall_clock),
-        );
-        store.limiter(|state| state.limiter());
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.ticks);
-        store
-    }
-
     /// Instantiates the component in `store` and runs its `init`.
     fn start(&self, store: &mut Store<HostState>) -> Result<Transform, TransformError> {
-        let failed = |reason: String| TransformError::Instantiate {
-            job: self.job.clone(),
-            reason,
-        };
         let instance = self
             .pre
             .instantiate(&mut *store)
-            .map_err(|e| failed(self.describe(store, e).to_string()))?;
+            .map_err(|e| self.sandbox.start_failed(store, e))?;
         match instance.call_init(&mut *store, &self.params) {
             Ok(Ok(())) => Ok(instance),
-            Ok(Err(reason)) => Err(TransformError::Init {
-                job: self.job.clone(),
-                reason,
-            }),
-            Err(e) => Err(failed(self.describe(store, e).to_string())),
+            Ok(Err(reason)) => Err(self.sandbox.refused(reason)),
+            Err(e) => Err(self.sandbox.start_failed(store, e)),
         }
     }
 
     /// One call into a fresh instance.
     fn call(&self, changes: &[ChangeData]) -> Result<Vec<u8>, CallFailure> {
         let input = encode_changes(changes);
-        let mut store = self.store();
+        let mut store = self.sandbox.store();
         let instance = self.start(&mut store).map_err(CallFailure::Batch)?;
         // `init` had its own budget; the batch gets a full one.
-        store.set_epoch_deadline(self.ticks);
+        store.set_epoch_deadline(self.sandbox.ticks);
         match instance.call_transform_packed(&mut store, &input) {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(reason)) => Err(CallFailure::Batch(TransformError::Protocol {
-                job: self.job.clone(),
+                job: self.sandbox.job.clone(),
                 reason,
             })),
-            Err(e) => Err(CallFailure::Changes(self.describe(&store, e))),
+            Err(e) => Err(CallFailure::Changes(self.sandbox.describe(&store, e))),
         }
     }
 
@@ -183,35 +270,11 @@ impl WasmTransform {
         &self,
         changes: &[super::bindings::wb::transform::types::Change],
     ) -> Result<Vec<super::bindings::TransformResult>, TransformError> {
-        let mut store = self.store();
+        let mut store = self.sandbox.store();
         let instance = self.start(&mut store)?;
-        store.set_epoch_deadline(self.ticks);
+        store.set_epoch_deadline(self.sandbox.ticks);
         instance
             .call_transform(&mut store, changes)
-            .map_err(|e| self.describe(&store, e))
-    }
-
-    /// Turns a failed call into a typed error, from the trap code and the
-    /// memory cap's record, never from message text.
-    fn describe(&self, store: &Store<HostState>, error: wasmtime::Error) -> TransformError {
-        if store.data().memory_cap_hit() {
-            return TransformError::MemoryLimit {
-                bytes: self.limits.memory_bytes,
-            };
-        }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => TransformError::DeadlineExceeded {
-                millis: u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX),
-            },
-            Some(trap) => {
-                let stderr = store.data().stderr();
-                TransformError::Trap(if stderr.is_empty() {
-                    trap.to_string()
-                } else {
-                    format!("{trap}: {stderr}")
-                })
-            }
-            None => TransformError::Trap(format!("{error:#}")),
-        }
+            .map_err(|e| self.sandbox.describe(&store, e))
     }
 }

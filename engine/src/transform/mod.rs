@@ -7,6 +7,11 @@
 //! makes its guest trap, run out of time or out of memory is rejected alone:
 //! the batch is split until the culprit is isolated.
 //!
+//! A [`WasmStep`] (world `step`) reshapes records before the mapping: load
+//! it with [`WasmHost::load_step`] and attach it with
+//! [`WasmTransform::with_steps`]; `run` then runs the steps in order and
+//! maps what they leave, with one outcome per original change.
+//!
 //! How the pipeline uses it:
 //!
 //! ```no_run
@@ -33,7 +38,9 @@ mod error;
 mod host;
 mod limits;
 mod output;
+mod sandbox;
 mod state;
+mod step;
 mod ticker;
 mod typed;
 
@@ -41,4 +48,5 @@ pub use error::TransformError;
 pub use host::{WasmHost, WasmTransform};
 pub use limits::Limits;
 pub use output::BatchOutput;
+pub use step::WasmStep;
 pub use wb_abi::{Cell, ChangeData, Column, OpKind, RowOp, Target, ValueData};

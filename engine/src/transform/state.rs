@@ -10,6 +10,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use super::bindings::step::StepImports;
 use super::bindings::wb::transform::types::{Host as TypesHost, LogLevel};
 use super::bindings::TransformImports;
 
@@ -159,6 +160,20 @@ impl TypesHost for HostState {}
 
 impl TransformImports for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
+        self.write_log(level, message);
+    }
+}
+
+impl StepImports for HostState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.write_log(level, message);
+    }
+}
+
+impl HostState {
+    /// The `log` import of both worlds: a line in the engine's log, at most
+    /// [`MAX_LOG_LINES`] per call.
+    fn write_log(&mut self, level: LogLevel, message: String) {
         self.log_lines += 1;
         if self.log_lines > MAX_LOG_LINES {
             if self.log_lines == MAX_LOG_LINES + 1 {

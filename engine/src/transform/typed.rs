@@ -1,7 +1,9 @@
-//! The typed batch call, `transform`, which the pipeline never uses (it is
-//! an order of magnitude slower than `transform-packed`; see wit/README.md).
+//! Conversions between the engine's values and the WIT types, and the
+//! typed batch call, `transform`, which the pipeline never uses (it is an
+//! order of magnitude slower than `transform-packed`; see wit/README.md).
 //! It exists to check that a component's two calls agree, which a component
-//! written without the wb SDK has to get right by hand.
+//! written without the wb SDK has to get right by hand. The `step` world is
+//! typed only and uses the same conversions.
 
 use std::borrow::Cow;
 
@@ -34,7 +36,7 @@ impl WasmTransform {
     }
 }
 
-fn wit_change(change: &ChangeData) -> wit::Change {
+pub(crate) fn wit_change(change: &ChangeData) -> wit::Change {
     wit::Change {
         key: change.key.clone(),
         event: change.event.clone(),
@@ -46,6 +48,17 @@ fn wit_change(change: &ChangeData) -> wit::Change {
             ValueData::Set(members) => wit::Value::Set(members.clone()),
             ValueData::SortedSet(members) => wit::Value::SortedSet(members.clone()),
         },
+    }
+}
+
+/// A value a step returned, as the engine holds it.
+pub(crate) fn value_data(value: wit::Value) -> ValueData {
+    match value {
+        wit::Value::Missing => ValueData::Missing,
+        wit::Value::Hash(pairs) => ValueData::Hash(pairs),
+        wit::Value::Json(text) => ValueData::Json(text),
+        wit::Value::Set(members) => ValueData::Set(members),
+        wit::Value::SortedSet(members) => ValueData::SortedSet(members),
     }
 }
 

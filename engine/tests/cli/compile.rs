@@ -33,12 +33,13 @@ fn compile(job: &Path, out: &Path) -> (String, Vec<u8>) {
     (hash, std::fs::read(out).expect("the bundle was written"))
 }
 
-/// The manifest: the JSON between the header line and the component.
+/// The manifest: the JSON between the header line and the components,
+/// and where the components start.
 fn manifest(bundle: &[u8]) -> (serde_json::Value, usize) {
     let header_end = bundle.iter().position(|&b| b == b'\n').expect("header");
     let header = std::str::from_utf8(&bundle[..header_end]).expect("text header");
     let fields: Vec<&str> = header.split(' ').collect();
-    assert_eq!(&fields[..2], ["wb-bundle", "1"], "{header}");
+    assert_eq!(&fields[..2], ["wb-bundle", "2"], "{header}");
     let len: usize = fields[2].parse().expect("manifest length");
     let json = &bundle[header_end + 1..header_end + 1 + len];
     (
@@ -54,7 +55,7 @@ fn compile_writes_a_bundle_whose_manifest_describes_the_job() {
     let out = dir.path().join("users.wbb");
     let (hash, bundle) = compile(&job, &out);
     let (manifest, component_at) = manifest(&bundle);
-    assert_eq!(manifest["format"], 1);
+    assert_eq!(manifest["format"], 2);
     assert_eq!(manifest["job"], "users");
     assert_eq!(manifest["wit"], "wb:transform@0.1.0");
     assert_eq!(manifest["wb_version"], env!("CARGO_PKG_VERSION"));
@@ -67,15 +68,18 @@ fn compile_writes_a_bundle_whose_manifest_describes_the_job() {
         manifest["outputs"],
         serde_json::json!([{"connection": "target", "table": "users"}])
     );
-    assert_eq!(manifest["component"]["kind"], "stock-mapper");
+    assert_eq!(manifest["components"].as_array().map(Vec::len), Some(1));
+    assert_eq!(manifest["components"][0]["kind"], "stock-mapper");
     assert_eq!(manifest["sha256"], hash.as_str());
     assert_eq!(hash.len(), 64);
-    let spec = manifest["params"]["spec"].as_str().expect("a spec param");
+    let spec = manifest["components"][0]["params"]["spec"]
+        .as_str()
+        .expect("a spec param");
     assert!(spec.contains("value email lower(email)"), "{spec}");
     // The component is the stock mapper, byte for byte.
     let mapper = std::fs::read(crate::mapper()).expect("mapper");
     assert_eq!(&bundle[component_at..], &mapper[..]);
-    assert_eq!(manifest["component"]["bytes"], mapper.len());
+    assert_eq!(manifest["components"][0]["bytes"], mapper.len());
 
     // The same input gives the same bytes and hash.
     let again = dir.path().join("again.wbb");
@@ -119,13 +123,13 @@ fn the_default_bundle_path_is_beside_the_job_and_a_wasm_job_carries_its_componen
     let bundle = std::fs::read(&out).expect("written beside the job");
     let (manifest, component_at) = manifest(&bundle);
     assert_eq!(manifest["job"], "mask-pii");
-    assert_eq!(manifest["component"]["kind"], "custom");
+    assert_eq!(manifest["components"][0]["kind"], "custom");
     assert_eq!(
         manifest["source"]["exclude_commands"],
         serde_json::json!(["hdel"])
     );
     assert_eq!(
-        manifest["params"],
+        manifest["components"][0]["params"],
         serde_json::json!({"mask": "email", "table": "clients"})
     );
     assert_eq!(
@@ -221,4 +225,93 @@ fn compile_names_the_file_and_field_of_a_bad_job() {
         "{err}"
     );
     assert!(!dir.path().join("users.wbb").exists());
+}
+
+#[test]
+fn a_job_with_a_step_bundles_both_components_and_hashes_both() {
+    let dir = TempDir::new("compile-step");
+    let job = crate::test::normalize_contacts_job(dir.path());
+    let out = dir.path().join("contacts.wbb");
+    let (hash, bundle) = compile(&job, &out);
+    let (manifest, components_at) = manifest(&bundle);
+    let step = std::fs::read(wb_tests::guests::build("jobs/normalize-contacts")).expect("step");
+    let mapper = std::fs::read(crate::mapper()).expect("mapper");
+    let components = &manifest["components"];
+    assert_eq!(components.as_array().map(Vec::len), Some(2), "{manifest}");
+    assert_eq!(components[0]["kind"], "step");
+    assert_eq!(components[0]["bytes"], step.len());
+    assert_eq!(
+        components[0]["params"],
+        serde_json::json!({"drop_domains": "example.test"})
+    );
+    assert_eq!(components[1]["kind"], "stock-mapper");
+    assert_eq!(components[1]["bytes"], mapper.len());
+    let spec = components[1]["params"]["spec"].as_str().expect("spec");
+    assert!(spec.starts_with("add email_domain "), "{spec}");
+    // Both components follow the manifest, the step first, byte for byte.
+    assert_eq!(
+        &bundle[components_at..components_at + step.len()],
+        &step[..]
+    );
+    assert_eq!(&bundle[components_at + step.len()..], &mapper[..]);
+
+    // Another step component (same job, same params) changes the hash.
+    let other_step = dir.path().join("other.yaml");
+    std::fs::write(
+        &other_step,
+        std::fs::read_to_string(&job).expect("job").replace(
+            wb_tests::guests::build("jobs/normalize-contacts")
+                .to_str()
+                .expect("utf-8 path"),
+            wb_tests::guests::build("engine/tests/guests/step")
+                .to_str()
+                .expect("utf-8 path"),
+        ),
+    )
+    .expect("write");
+    let (other_hash, _) = compile(&other_step, &dir.path().join("other.wbb"));
+    assert_ne!(other_hash, hash);
+
+    // One flipped byte inside the step (not the mapper) is refused.
+    let mut flipped = bundle.clone();
+    flipped[components_at + step.len() / 2] ^= 1;
+    let tampered = dir.path().join("tampered.wbb");
+    std::fs::write(&tampered, &flipped).expect("write");
+    let cases = workspace_root().join("jobs/normalize-contacts/cases.yaml");
+    let output = wb(
+        &[
+            "test".as_ref(),
+            tampered.as_os_str(),
+            "--cases".as_ref(),
+            cases.as_os_str(),
+        ],
+        &[],
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: content hash mismatch: the manifest says sha256 {hash}",
+            tampered.display()
+        )),
+        "{err}"
+    );
+    // The untouched bundle passes the job's cases.
+    let output = wb(
+        &[
+            "test".as_ref(),
+            out.as_os_str(),
+            "--cases".as_ref(),
+            cases.as_os_str(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("normalize-contacts: 5 passed, 0 failed"));
 }

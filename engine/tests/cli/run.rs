@@ -361,3 +361,97 @@ fn run_refuses_a_job_that_spans_two_connections() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_runs_wasm_steps_before_declarative_outputs() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let dir = TempDir::new("cli-step");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create db")
+        .execute_batch(
+            "CREATE TABLE contacts (id TEXT PRIMARY KEY, name TEXT, email TEXT, \
+             email_domain TEXT, phone TEXT)",
+        )
+        .expect("create table");
+    std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "connections:\n  target:\n    type: sqlite\n    path: ${WB_SQLITE_PATH}\n",
+    )
+    .expect("write");
+    // The example job, pointed at the test build of its step.
+    let job = crate::test::normalize_contacts_job(&dir.path().join("jobs"));
+    std::fs::rename(&job, dir.path().join("jobs/contacts.yaml")).expect("rename");
+    let child = engine(dir.path(), &server, &db);
+    wait_for_registration(&mut con);
+    for (key, fields) in [
+        (
+            "contact:1",
+            &[
+                "name",
+                "Ada",
+                "email",
+                " Ada@Example.COM",
+                "phone",
+                "+1 (555) 010-2000",
+            ][..],
+        ),
+        ("contact:2", &["name", "Bob", "email", "bob@x.org"][..]),
+        ("contact:3", &["name", "QA", "email", "qa@example.test"][..]),
+        ("contact:4", &["name", "Eve", "email", "eve"][..]),
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(key)
+            .arg(fields)
+            .query(&mut con)
+            .expect("HSET");
+    }
+    let _: () = redis::cmd("DEL")
+        .arg("contact:2")
+        .query(&mut con)
+        .expect("DEL");
+    type Row = (String, String, String, String, Option<String>);
+    let rows = || -> Vec<Row> {
+        let db = rusqlite::Connection::open(&db).expect("open");
+        let mut stmt = db
+            .prepare("SELECT id, name, email, email_domain, phone FROM contacts ORDER BY id")
+            .expect("select");
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    };
+    // contact:1 normalised, contact:2 deleted (the delete went past the
+    // step), contact:3 dropped by the step, contact:4 dead-lettered.
+    let want: Vec<Row> = vec![(
+        "1".into(),
+        "Ada".into(),
+        "ada@example.com".into(),
+        "example.com".into(),
+        Some("+15550102000".into()),
+    )];
+    let dlq = || -> Vec<redis::Value> {
+        redis::cmd("XRANGE")
+            .arg("wb:{0}:dlq:contacts")
+            .arg("-")
+            .arg("+")
+            .query(&mut server.connection())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (rows() != want || dlq().is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, log) = terminate(child);
+    assert_eq!(rows(), want, "engine log:\n{log}");
+    let dead = format!("{:?}", dlq());
+    assert!(
+        dead.contains("contact:4") && dead.contains("is not an email address"),
+        "{dead}"
+    );
+    assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
+}

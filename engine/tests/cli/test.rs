@@ -62,6 +62,45 @@ fn the_mask_pii_cases_pass_through_its_component() {
     );
 }
 
+/// jobs/normalize-contacts/job.yaml, pointed at the test build of its step.
+pub fn normalize_contacts_job(dir: &Path) -> std::path::PathBuf {
+    let job = dir.join("normalize-contacts.yaml");
+    let original =
+        std::fs::read_to_string(workspace_root().join("jobs/normalize-contacts/job.yaml"))
+            .expect("job");
+    let component = guests::build("jobs/normalize-contacts");
+    std::fs::write(
+        &job,
+        original.replace(
+            "./target/wasm32-wasip2/release/wb_job_normalize_contacts.wasm",
+            component.to_str().expect("utf-8 path"),
+        ),
+    )
+    .expect("write");
+    job
+}
+
+#[test]
+fn the_normalize_contacts_cases_pass_through_its_step_and_the_mapper() {
+    let dir = TempDir::new("test-contacts");
+    let job = normalize_contacts_job(dir.path());
+    let output = test(
+        &job,
+        &workspace_root().join("jobs/normalize-contacts/cases.yaml"),
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
+    assert!(
+        out.contains("ok    a contact at a dropped domain produces no rows"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("normalize-contacts: 5 passed, 0 failed"),
+        "{out}"
+    );
+}
+
 #[test]
 fn failing_cases_show_a_diff_and_exit_1() {
     let dir = TempDir::new("test-fail");

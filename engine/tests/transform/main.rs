@@ -3,6 +3,7 @@
 
 mod jobs;
 mod mapper;
+mod steps;
 
 use std::sync::OnceLock;
 

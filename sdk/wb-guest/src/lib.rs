@@ -29,19 +29,56 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`; the `.wasm` in
 //! `target/wasm32-wasip2/release/` is the component. The same `map` runs
 //! natively too (in unit tests, say) through [`run_batch`].
+//!
+//! A step (a component that reshapes each record before a job's declarative
+//! outputs) implements [`Step`] instead and calls [`export_step!`]; its
+//! crate depends on wb-guest with `default-features = false, features =
+//! ["step"]`:
+//!
+//! ```ignore
+//! use wb_guest::{Change, HashRecord, Params, Step, StepResult};
+//!
+//! struct LowerEmail;
+//!
+//! impl Step for LowerEmail {
+//!     fn init(_: &Params) -> Result<Self, String> {
+//!         Ok(LowerEmail)
+//!     }
+//!     fn step(&self, change: &Change<'_>) -> StepResult {
+//!         let mut record = HashRecord::from_change(change).ok_or("not a hash")?;
+//!         if let Some(email) = record.get_str("email") {
+//!             let lower = email.to_lowercase();
+//!             record.set("email", lower);
+//!         }
+//!         Ok(Some(record.into_value()))
+//!     }
+//! }
+//!
+//! wb_guest::export_step!(LowerEmail);
+//! ```
 
+#[cfg(feature = "transform")]
 #[doc(hidden)]
 #[path = "glue.rs"]
 pub mod __glue;
+#[cfg(feature = "step")]
+#[doc(hidden)]
+#[path = "step_glue.rs"]
+pub mod __step_glue;
 mod params;
+mod record;
+mod step;
 
 pub use params::Params;
+pub use record::HashRecord;
+pub use step::{run_steps, Step, StepResult};
 pub use wb_abi::{
     encode_changes, json_path, json_text, json_unquote, run_batch, Cell, Change, ChangeData,
     Column, JsonPathError, OpKind, ResultReader, RowOp, Target, Value, ValueData,
 };
 
 /// Bindings generated from `wit/` (the `wb:transform` world).
+#[cfg(feature = "transform")]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "transform",
@@ -49,6 +86,18 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_component",
         default_bindings_module: "wb_guest::bindings",
+    });
+}
+
+/// Bindings generated from `wit/` for the `step` world.
+#[cfg(feature = "step")]
+pub mod step_bindings {
+    wit_bindgen::generate!({
+        world: "step",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_step_component",
+        default_bindings_module: "wb_guest::step_bindings",
     });
 }
 
@@ -65,15 +114,26 @@ pub trait Transform: Sized + Send + Sync + 'static {
 }
 
 /// How loud a log line is.
+#[cfg(feature = "transform")]
 pub use bindings::wb::transform::types::LogLevel;
+#[cfg(all(feature = "step", not(feature = "transform")))]
+pub use step_bindings::wb::transform::types::LogLevel;
 
 /// Writes a line to the engine's log, labelled with the job.
+#[cfg(feature = "transform")]
 pub fn log(level: LogLevel, message: &str) {
     bindings::log(level, message);
 }
 
+/// Writes a line to the engine's log, labelled with the job.
+#[cfg(all(feature = "step", not(feature = "transform")))]
+pub fn log(level: LogLevel, message: &str) {
+    step_bindings::log(level, message);
+}
+
 /// Exports a [`Transform`] implementation as the component's `wb:transform`
 /// world (both the typed and the packed batch calls).
+#[cfg(feature = "transform")]
 #[macro_export]
 macro_rules! export {
     ($ty:ty) => {
@@ -108,6 +168,41 @@ macro_rules! export {
             }
 
     $crate::bindings::__export_component!(WbComponent with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Exports a [`Step`] implementation as the component's `step` world (needs
+/// the `step` feature).
+#[cfg(feature = "step")]
+#[macro_export]
+macro_rules! export_step {
+    ($ty:ty) => {
+        const _: () = {
+            static STATE: ::std::sync::OnceLock<$ty> = ::std::sync::OnceLock::new();
+
+            struct WbStepComponent;
+
+            impl $crate::step_bindings::Guest for WbStepComponent {
+                fn init(
+                    params: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__step_glue::init::<$ty>(&STATE, params)
+                }
+
+                fn step(
+                    changes: ::std::vec::Vec<$crate::step_bindings::wb::transform::types::Change>,
+                ) -> ::std::vec::Vec<
+                    ::std::result::Result<
+                        ::std::option::Option<$crate::step_bindings::wb::transform::types::Value>,
+                        ::std::string::String,
+                    >,
+                > {
+                    $crate::__step_glue::step::<$ty>(&STATE, changes)
+                }
+            }
+
+            $crate::step_bindings::__export_step_component!(WbStepComponent with_types_in $crate::step_bindings);
         };
     };
 }
