@@ -48,16 +48,22 @@ fn terminate(child: Child) -> (bool, String) {
     )
 }
 
-/// Waits until the engine has registered its jobs with the capture module.
+/// Waits until the engine has registered its job with the capture module.
 fn wait_for_registration(con: &mut redis::Connection) {
+    wait_for_jobs(con, 1);
+}
+
+/// Waits until the engine has registered `count` jobs: a change to the
+/// keys of a job not registered yet is not recorded.
+fn wait_for_jobs(con: &mut redis::Connection, count: usize) {
     let registered = (0..500).any(|_| {
         let streams: Vec<String> = redis::cmd("WB.STREAMS").query(con).unwrap_or_default();
-        if streams.is_empty() {
+        if streams.len() < count {
             std::thread::sleep(Duration::from_millis(20));
         }
-        !streams.is_empty()
+        streams.len() >= count
     });
-    assert!(registered, "the engine did not register its job");
+    assert!(registered, "the engine did not register its {count} job(s)");
 }
 
 #[test]
@@ -282,7 +288,7 @@ async fn run_writes_each_job_to_its_own_connection() {
     )
     .expect("write");
     let child = engine(dir.path(), &server, &db);
-    wait_for_registration(&mut con);
+    wait_for_jobs(&mut con, 2);
     for (key, field, value) in [
         ("user:1", "name", "Ann"),
         ("order:7", "total", "12.50"),
