@@ -176,15 +176,33 @@ pub async fn prepare<C: ConnectionLike>(
     })
 }
 
+/// A batch the target has committed, with its dead letters and the entries
+/// still to acknowledge.
+pub struct WrittenBatch {
+    stream: JobStream,
+    ack: Vec<StreamId>,
+    outcome: BatchOutcome,
+}
+
 /// Writes `batch` to the target in one transaction with its stream offset,
 /// then dead-letters what was rejected and acknowledges the entries over
-/// `con`.
+/// `con`: [`write`] then [`finish`].
 pub async fn commit<S: Sink, C: ConnectionLike>(
     sink: &mut S,
     con: &mut C,
     dlq_max: usize,
     batch: PreparedBatch,
 ) -> Result<BatchOutcome, PipelineError> {
+    let written = write(sink, batch).await?;
+    finish(con, dlq_max, written).await
+}
+
+/// Writes `batch` to the target in one transaction with its stream offset.
+/// Rejected changes are collected as dead letters for [`finish`].
+pub async fn write<S: Sink>(
+    sink: &mut S,
+    batch: PreparedBatch,
+) -> Result<WrittenBatch, PipelineError> {
     let started = Instant::now();
     let PreparedBatch {
         stream,
@@ -243,21 +261,41 @@ pub async fn commit<S: Sink, C: ConnectionLike>(
             .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
             .count();
     }
-    let written = Instant::now();
-    dlq::push(con, &stream.dead_letters(), dlq_max, &dead_letters).await?;
-    acknowledge(con, &stream.stream(), &ack).await?;
-    Ok(BatchOutcome {
-        entries,
-        delivered,
-        skipped,
-        dead_letters,
-        timings: StageTimings {
-            fetch,
-            transform,
-            write: written - started,
-            acknowledge: written.elapsed(),
+    Ok(WrittenBatch {
+        stream,
+        ack,
+        outcome: BatchOutcome {
+            entries,
+            delivered,
+            skipped,
+            dead_letters,
+            timings: StageTimings {
+                fetch,
+                transform,
+                write: started.elapsed(),
+                acknowledge: Duration::ZERO,
+            },
         },
     })
+}
+
+/// Sends a committed batch's dead letters to the job's dead-letter stream,
+/// then acknowledges its entries and trims the stream, over `con`.
+pub async fn finish<C: ConnectionLike>(
+    con: &mut C,
+    dlq_max: usize,
+    batch: WrittenBatch,
+) -> Result<BatchOutcome, PipelineError> {
+    let started = Instant::now();
+    let WrittenBatch {
+        stream,
+        ack,
+        mut outcome,
+    } = batch;
+    dlq::push(con, &stream.dead_letters(), dlq_max, &outcome.dead_letters).await?;
+    acknowledge(con, &stream.stream(), &ack).await?;
+    outcome.timings.acknowledge = started.elapsed();
+    Ok(outcome)
 }
 
 /// One job on one shard, processing one batch at a time: read values,

@@ -11,6 +11,9 @@ mod batch;
 mod error;
 mod worker;
 
-pub use batch::{commit, prepare, BatchOutcome, JobRunner, PreparedBatch, StageTimings};
+pub use batch::{
+    commit, finish, prepare, write, BatchOutcome, JobRunner, PreparedBatch, StageTimings,
+    WrittenBatch,
+};
 pub use error::PipelineError;
 pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

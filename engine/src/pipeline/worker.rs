@@ -20,7 +20,9 @@ use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
 
-use super::batch::{commit, prepare, BatchOutcome, PreparedBatch, StageTimings};
+use super::batch::{
+    finish, prepare, write, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch,
+};
 use super::error::PipelineError;
 
 /// How a worker reads and retries.
@@ -102,11 +104,11 @@ impl<S: Sink> ShardWorker<S> {
     /// One connection's worth of work: set up, drain pending, then follow
     /// the streams. Returns `Ok` only when asked to stop.
     ///
-    /// Two stages run side by side: one reads entries, fetches values and
-    /// transforms (over the reading connection), the other writes to the
-    /// target and acknowledges (over a second connection, since a blocking
-    /// read holds the first). At most [`BATCHES_AHEAD`] prepared batches
-    /// wait for the writer. Batches are written in the order they were
+    /// Three stages run side by side: one reads entries, fetches values and
+    /// transforms (over the reading connection), one writes to the target,
+    /// and one dead-letters and acknowledges what the target committed (over
+    /// a second connection, since a blocking read holds the first). At most
+    /// [`BATCHES_AHEAD`] batches wait between two stages. Batches are written in the order they were
     /// read, and values are fetched in that order too, so a key's later
     /// batch carries a value at least as new as its earlier one.
     async fn session(
@@ -132,6 +134,7 @@ impl<S: Sink> ShardWorker<S> {
         }
 
         let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
+        let (committed_tx, mut committed_rx) = mpsc::channel::<WrittenBatch>(BATCHES_AHEAD);
         let source = Source {
             reader: &mut reader,
             streams: &streams,
@@ -146,24 +149,43 @@ impl<S: Sink> ShardWorker<S> {
             result
         };
         let sink = &mut self.sink;
-        let dlq_max = self.settings.dlq_max_messages;
-        let write_side = async {
+        let write_side = async move {
             while let Some(batch) = prepared.recv().await {
-                match commit(sink, acker.connection(), dlq_max, batch).await {
+                let written = match write(sink, batch).await {
+                    Ok(written) => written,
+                    Err(e) => {
+                        // The reader sees the closed channel and stops.
+                        prepared.close();
+                        return Err(e);
+                    }
+                };
+                if committed_tx.send(written).await.is_err() {
+                    // The acknowledging side failed; its error is the
+                    // session's.
+                    prepared.close();
+                    return Ok(());
+                }
+            }
+            Ok(())
+        };
+        let dlq_max = self.settings.dlq_max_messages;
+        let acknowledge_side = async {
+            while let Some(batch) = committed_rx.recv().await {
+                match finish(acker.connection(), dlq_max, batch).await {
                     Ok(outcome) => {
                         stats.record(&outcome);
                         backoff.reset();
                     }
                     Err(e) => {
-                        // The reader sees the closed channel and stops.
-                        prepared.close();
+                        committed_rx.close();
                         return Err(e);
                     }
                 }
             }
             Ok(())
         };
-        let (read, written) = tokio::join!(read_side, write_side);
+        let (read, written, acknowledged) = tokio::join!(read_side, write_side, acknowledge_side);
+        acknowledged?;
         written?;
         read
     }
