@@ -101,6 +101,23 @@ impl Target {
         }
     }
 
+    /// The server process ids of the sink's connections.
+    pub async fn sink_pids(&self) -> Vec<String> {
+        let TargetDb::Postgres(schema) = &self.db else {
+            panic!("only PostgreSQL sinks have connections");
+        };
+        schema
+            .rows(&format!(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+                schema.name
+            ))
+            .await
+            .into_iter()
+            .filter_map(|row| row.into_iter().next().flatten())
+            .collect()
+    }
+
     /// Ends every sink connection to this PostgreSQL schema from the server
     /// side (`pg_terminate_backend`), as a server restart or a network cut
     /// would; returns how many there were.
