@@ -13,6 +13,7 @@ use crate::pipeline::{PipelineError, ShardWorker, WorkerSettings, WorkerStats};
 use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
+use crate::sink::Sink;
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
 use super::target::{targets, TargetJobs};
@@ -142,42 +143,36 @@ impl Worker {
         let conn = &target.connection;
         let what = format!("connection '{}'", target.name);
         let name = target.name.clone();
-        let Worker {
-            url,
-            jobs,
-            settings,
-            stop,
-        } = self;
         match conn.kind {
             ConnectionKind::Sqlite => {
                 let path = resolve(conn.path.as_ref(), "path", &what)?;
                 let path = project.dir.join(path);
                 let sink = SqliteSink::open(SqliteConfig::new(&path), &tables)
                     .with_context(|| format!("opening {what} ({})", path.display()))?;
-                let worker = ShardWorker {
-                    url,
-                    jobs,
-                    sink,
-                    settings,
-                };
-                set.spawn(async move { (name, worker.run(stop).await) });
+                self.start(set, name, sink);
             }
             ConnectionKind::Postgresql => {
                 let conninfo = postgres_conninfo(conn, &what)?;
                 let sink = PgSink::connect(PgConfig::new(conninfo), &tables)
                     .await
                     .with_context(|| format!("connecting to {what}"))?;
-                let worker = ShardWorker {
-                    url,
-                    jobs,
-                    sink,
-                    settings,
-                };
-                set.spawn(async move { (name, worker.run(stop).await) });
+                self.start(set, name, sink);
             }
             ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
         }
         Ok(())
+    }
+
+    /// Runs a shard worker writing to `sink` on a task in `set`.
+    fn start<S: Sink + Send + 'static>(self, set: &mut JoinSet<Finished>, name: String, sink: S) {
+        let worker = ShardWorker {
+            url: self.url,
+            jobs: self.jobs,
+            sink,
+            settings: self.settings,
+        };
+        let stop = self.stop;
+        set.spawn(async move { (name, worker.run(stop).await) });
     }
 }
 
