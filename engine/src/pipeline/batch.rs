@@ -16,8 +16,7 @@ use crate::control::dlq::{self, DeadLetter, Stage};
 use crate::control::JobStream;
 use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
 use crate::source::{
-    acknowledge, coalesce, fetch_values, Captured, KeyKind, ShardReader, StreamId, StreamRead,
-    FLUSH_EVENT,
+    acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead, FLUSH_EVENT,
 };
 use crate::transform::{BatchOutput, WasmTransform};
 
@@ -68,8 +67,9 @@ pub struct PreparedBatch {
     /// Entries read, counting malformed and vanished ones.
     entries: usize,
     skipped: usize,
-    /// The changes given to the transform, by index (rejections name them so).
-    origins: Vec<Captured>,
+    /// The changes given to the transform, by index (rejections name them
+    /// so, and their dead letters are made from them).
+    changes: Vec<ChangeData>,
     output: BatchOutput,
     /// Every entry id to acknowledge once the batch is done.
     ack: Vec<StreamId>,
@@ -127,7 +127,6 @@ pub async fn prepare<C: ConnectionLike>(
     let values = fetch_values(con, &fresh).await?;
     let fetched = Instant::now();
     let mut changes: Vec<ChangeData> = Vec::with_capacity(fresh.len() + 1);
-    let mut origins: Vec<Captured> = Vec::with_capacity(fresh.len() + 1);
     // A flush comes first: its ops (emptying the job's tables) must run
     // before those of the keys written after it, which coalescing kept.
     if let Some(id) = batch
@@ -140,25 +139,27 @@ pub async fn prepare<C: ConnectionLike>(
             stream_id: id.to_string(),
             value: ValueData::Missing,
         });
-        origins.push(Captured {
-            id,
-            key: Vec::new(),
-            event: FLUSH_EVENT.to_owned(),
-            kind: KeyKind::None,
-        });
     }
     for (captured, value) in fresh.into_iter().zip(values) {
         match value {
             Ok(value) => {
+                // The entry's key and event move into the change: it is
+                // all that is kept of the entry from here on.
                 changes.push(ChangeData {
-                    key: captured.key.clone(),
-                    event: captured.event.clone(),
                     stream_id: captured.id.to_string(),
+                    key: captured.key,
+                    event: captured.event,
                     value,
                 });
-                origins.push(captured);
             }
-            Err(e) => dead_letters.push(letter(&captured, Stage::Fetch, e.to_string(), None)),
+            Err(e) => dead_letters.push(letter(
+                &captured.key,
+                &captured.event,
+                captured.id.to_string(),
+                Stage::Fetch,
+                e.to_string(),
+                None,
+            )),
         }
     }
     let output = transform.run(&changes)?;
@@ -166,7 +167,7 @@ pub async fn prepare<C: ConnectionLike>(
         stream: stream.clone(),
         entries,
         skipped: skipped.len(),
-        origins,
+        changes,
         output,
         ack,
         last_id,
@@ -208,7 +209,7 @@ pub async fn write<S: Sink>(
         stream,
         entries,
         skipped,
-        origins,
+        changes,
         output,
         ack,
         last_id,
@@ -224,8 +225,8 @@ pub async fn write<S: Sink>(
                 transformed.push(index);
                 ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
             }
-            Err(e) => dead_letters.push(letter(
-                &origins[index],
+            Err(e) => dead_letters.push(change_letter(
+                &changes[index],
                 Stage::Transform,
                 e.to_string(),
                 None,
@@ -249,8 +250,8 @@ pub async fn write<S: Sink>(
                 .iter()
                 .find(|t| t.change == rejection.change)
                 .map(|t| format!("{:?}", t.op));
-            dead_letters.push(letter(
-                &origins[rejection.change],
+            dead_letters.push(change_letter(
+                &changes[rejection.change],
                 Stage::Write,
                 rejection.reason.to_string(),
                 row,
@@ -335,13 +336,37 @@ impl<S: Sink> JobRunner<'_, S> {
     }
 }
 
-fn letter(captured: &Captured, stage: Stage, reason: String, row: Option<String>) -> DeadLetter {
+fn letter(
+    key: &[u8],
+    event: &str,
+    stream_id: String,
+    stage: Stage,
+    reason: String,
+    row: Option<String>,
+) -> DeadLetter {
     DeadLetter {
-        key: captured.key.clone(),
-        event: captured.event.clone(),
-        stream_id: captured.id.to_string(),
+        key: key.to_vec(),
+        event: event.to_owned(),
+        stream_id,
         stage,
         reason,
         row,
     }
+}
+
+/// The dead letter of a change the transform or the target refused.
+fn change_letter(
+    change: &ChangeData,
+    stage: Stage,
+    reason: String,
+    row: Option<String>,
+) -> DeadLetter {
+    letter(
+        &change.key,
+        &change.event,
+        change.stream_id.clone(),
+        stage,
+        reason,
+        row,
+    )
 }
