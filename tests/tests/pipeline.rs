@@ -100,9 +100,7 @@ async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, targ
     let mut con = server.connection();
     cmd(&mut con, &["WB.JOB.SET", "users", "user:*"]);
     let transform = mapper();
-    let mut reader = ShardReader::connect(&server.url(), BLOCK)
-        .await
-        .expect("connect");
+    let mut reader = ShardReader::connect(&server.url()).await.expect("connect");
     reader.ensure_group(USERS).await.expect("group");
     let mut runner = JobRunner {
         stream: JobStream::parse(USERS).expect("job stream"),
@@ -188,9 +186,7 @@ async fn entries_the_target_already_has_are_acknowledged_without_writing() {
     let dir = TempDir::new("pipeline-skip");
     let (mut sink, target) = sqlite_target(&dir);
     let transform = mapper();
-    let mut reader = ShardReader::connect(&server.url(), BLOCK)
-        .await
-        .expect("connect");
+    let mut reader = ShardReader::connect(&server.url()).await.expect("connect");
     reader.ensure_group(USERS).await.expect("group");
     cmd(&mut con, &["HSET", "user:1", "fname", "Ada"]);
     cmd(&mut con, &["HSET", "user:2", "fname", "Bob"]);

@@ -19,9 +19,7 @@ fn setup() -> (Server, Connection) {
 }
 
 async fn reader(server: &Server) -> ShardReader {
-    let mut reader = ShardReader::connect(&server.url(), BLOCK)
-        .await
-        .expect("connect");
+    let mut reader = ShardReader::connect(&server.url()).await.expect("connect");
     let streams = reader.job_streams().await.expect("WB.STREAMS");
     assert_eq!(streams, vec![USERS.to_owned()]);
     reader.ensure_group(USERS).await.expect("group");
@@ -135,9 +133,7 @@ async fn unacknowledged_entries_are_pending_until_acknowledged_then_trimmed() {
         .expect("read");
     assert_eq!(first[0].entries.len(), 250);
     // A second engine start (same consumer) gets the same entries back first.
-    let mut restarted = ShardReader::connect(&server.url(), BLOCK)
-        .await
-        .expect("connect");
+    let mut restarted = ShardReader::connect(&server.url()).await.expect("connect");
     let pending = restarted.read_pending(USERS, 1000).await.expect("pending");
     assert_eq!(pending.entries, first[0].entries);
     // Nothing new to read meanwhile.

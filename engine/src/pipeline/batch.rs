@@ -16,7 +16,8 @@ use crate::control::dlq::{self, DeadLetter, Stage};
 use crate::control::JobStream;
 use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
 use crate::source::{
-    acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead, FLUSH_EVENT,
+    acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead,
+    WireConnection, FLUSH_EVENT,
 };
 use crate::transform::{BatchOutput, WasmTransform};
 
@@ -94,8 +95,8 @@ impl PreparedBatch {
 /// Coalesces `read` (entries of `stream`), reads the current values of its
 /// keys over `con` and runs them through `transform`. Entries at or below
 /// `committed` are already in the target: they are only acknowledged.
-pub async fn prepare<C: ConnectionLike>(
-    con: &mut C,
+pub async fn prepare(
+    con: &mut WireConnection,
     stream: &JobStream,
     transform: &WasmTransform,
     committed: Option<StreamId>,

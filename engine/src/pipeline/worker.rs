@@ -117,8 +117,8 @@ impl<S: Sink> ShardWorker<S> {
         stats: &mut WorkerStats,
         backoff: &mut Backoff,
     ) -> Result<(), PipelineError> {
-        let mut reader = ShardReader::connect(&self.url, self.settings.block).await?;
-        let mut acker = ShardReader::connect(&self.url, self.settings.block).await?;
+        let mut reader = ShardReader::connect(&self.url).await?;
+        let mut acker = ShardReader::connect(&self.url).await?;
         let streams: Vec<JobStream> = reader
             .job_streams()
             .await?

@@ -45,19 +45,4 @@ impl Captured {
     pub fn is_flush(&self) -> bool {
         self.event == FLUSH_EVENT
     }
-
-    /// An entry from its fields; `None` when a field the module always
-    /// writes is missing or not text where it must be.
-    pub fn from_fields(id: StreamId, fields: &[(Vec<u8>, Vec<u8>)]) -> Option<Captured> {
-        let field = |name: &[u8]| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        let key = field(b"key")?.clone();
-        let event = String::from_utf8(field(b"event")?.clone()).ok()?;
-        let kind = KeyKind::from_label(std::str::from_utf8(field(b"type")?).ok()?);
-        Some(Captured {
-            id,
-            key,
-            event,
-            kind,
-        })
-    }
 }

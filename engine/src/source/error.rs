@@ -2,6 +2,18 @@
 
 use redis::{ErrorKind, RedisError};
 
+use super::resp::{Item, ProtocolError};
+
+/// Error codes that say the server cannot answer now but will: loading its
+/// data, a failover or a cluster reconfiguration in progress.
+const TRANSIENT_CODES: &[&str] = &[
+    "LOADING",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MASTERDOWN",
+    "READONLY",
+];
+
 /// Why reading from Redis failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -12,6 +24,24 @@ pub enum SourceError {
         command: &'static str,
         reply: String,
     },
+    /// The server answered a command with an error.
+    #[error("redis: {command} failed: {code} {message}")]
+    Server {
+        command: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("redis: {context}: {source}")]
+    Io {
+        context: &'static str,
+        source: std::io::Error,
+    },
+    #[error("redis: timed out {0}")]
+    TimedOut(&'static str),
+    #[error("redis: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("redis: {0}")]
+    Unsupported(String),
 }
 
 impl SourceError {
@@ -34,7 +64,11 @@ impl SourceError {
                             | ErrorKind::ReadOnly
                     )
             }
-            SourceError::Reply { .. } => false,
+            SourceError::Server { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
+            // A connection that lost its place in the reply stream is
+            // replaced by a new one.
+            SourceError::Io { .. } | SourceError::TimedOut(_) | SourceError::Protocol(_) => true,
+            SourceError::Reply { .. } | SourceError::Unsupported(_) => false,
         }
     }
 
@@ -42,15 +76,36 @@ impl SourceError {
     /// restart without persistence, a stream deleted by hand): the group must
     /// be created again, from the start of whatever the stream holds now.
     pub fn is_missing_group(&self) -> bool {
-        matches!(self, SourceError::Redis(e) if e.code() == Some("NOGROUP"))
+        match self {
+            SourceError::Redis(e) => e.code() == Some("NOGROUP"),
+            SourceError::Server { code, .. } => code == "NOGROUP",
+            _ => false,
+        }
     }
 
-    pub(crate) fn reply(command: &'static str, reply: &redis::Value) -> SourceError {
-        let mut shown = format!("{reply:?}");
-        shown.truncate(200);
-        SourceError::Reply {
+    pub(crate) fn io(context: &'static str, source: std::io::Error) -> SourceError {
+        SourceError::Io { context, source }
+    }
+
+    /// An error reply (`CODE message`) to `command`.
+    pub(crate) fn server(command: &'static str, error: &[u8]) -> SourceError {
+        let text = String::from_utf8_lossy(error);
+        let (code, message) = text.split_once(' ').unwrap_or((&text, ""));
+        SourceError::Server {
             command,
-            reply: shown,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// A reply to `command` that is not of the shape it has.
+    pub(crate) fn unexpected(command: &'static str, item: Item<'_>) -> SourceError {
+        match item {
+            Item::Error(e) => SourceError::server(command, e),
+            other => SourceError::Reply {
+                command,
+                reply: other.to_string(),
+            },
         }
     }
 }

@@ -7,16 +7,18 @@
 //! as gone is not read: at that point in the stream it did not exist, and if
 //! it exists again a later entry says so.
 
-use redis::aio::ConnectionLike;
-use redis::{Pipeline, Value};
+use std::time::Duration;
+
 use wb_abi::ValueData;
 
 use super::entry::{Captured, KeyKind};
 use super::error::{FetchError, SourceError};
+use super::resp::{Commands, Item, ProtocolError, Replies};
+use super::wire::WireConnection;
 
 /// The value of each change's key now, in the order of `changes`.
-pub async fn fetch_values<C: ConnectionLike>(
-    con: &mut C,
+pub async fn fetch_values(
+    con: &mut WireConnection,
     changes: &[Captured],
 ) -> Result<Vec<Result<ValueData, FetchError>>, SourceError> {
     let kinds: Vec<KeyKind> = changes.iter().map(|c| c.kind.clone()).collect();
@@ -64,249 +66,248 @@ enum Read {
 }
 
 /// Reads every key as `kinds` says, in one pipeline.
-async fn read_as<C: ConnectionLike>(
-    con: &mut C,
+async fn read_as(
+    con: &mut WireConnection,
     changes: &[Captured],
     kinds: &[KeyKind],
 ) -> Result<Vec<Read>, SourceError> {
-    let mut pipe = Pipeline::new();
-    let mut sent = Vec::with_capacity(changes.len());
+    let mut commands = Commands::new();
     for (change, kind) in changes.iter().zip(kinds) {
-        let command = match kind {
-            KeyKind::Hash => Some(redis::cmd("HGETALL").arg(&change.key).clone()),
-            KeyKind::Set => Some(redis::cmd("SMEMBERS").arg(&change.key).clone()),
-            KeyKind::SortedSet => Some(
-                redis::cmd("ZRANGE")
-                    .arg(&change.key)
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .clone(),
-            ),
-            KeyKind::Json => Some(redis::cmd("JSON.GET").arg(&change.key).clone()),
-            KeyKind::None | KeyKind::Other(_) => None,
+        let key = change.key.as_slice();
+        match kind {
+            KeyKind::Hash => commands.push(&[b"HGETALL", key]),
+            KeyKind::Set => commands.push(&[b"SMEMBERS", key]),
+            KeyKind::SortedSet => commands.push(&[b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"]),
+            KeyKind::Json => commands.push(&[b"JSON.GET", key]),
+            KeyKind::None | KeyKind::Other(_) => continue,
         };
-        if let Some(command) = command {
-            pipe.add_command(command);
-        }
-        sent.push(kind);
     }
-    let count = pipe.len();
-    let mut replies = if count == 0 {
-        Vec::new()
+    let mut replies = if commands.is_empty() {
+        Replies::new(&[])
     } else {
-        // Packed commands return each reply as it is, errors included, so
-        // one key's WRONGTYPE does not fail the others.
-        con.req_packed_commands(&pipe, 0, count).await?
-    }
-    .into_iter();
+        con.exchange(&commands, Duration::ZERO).await?
+    };
     let mut reads = Vec::with_capacity(changes.len());
-    for kind in sent {
-        let read = match kind {
+    for kind in kinds {
+        reads.push(match kind {
             KeyKind::None => Read::Value(ValueData::Missing),
             KeyKind::Other(t) => Read::Unsupported(t.clone()),
-            _ => {
-                let reply = replies
-                    .next()
-                    .ok_or_else(|| SourceError::reply("a value pipeline", &Value::Nil))?;
-                parse(kind, reply)
-            }
-        };
-        reads.push(read);
+            _ => read_value(kind, &mut replies)?,
+        });
     }
     Ok(reads)
 }
 
 /// The types of keys, in one pipeline.
-async fn key_types<C: ConnectionLike>(
-    con: &mut C,
+async fn key_types(
+    con: &mut WireConnection,
     changes: &[Captured],
 ) -> Result<Vec<KeyKind>, SourceError> {
-    let mut pipe = Pipeline::new();
+    let mut commands = Commands::new();
     for change in changes {
-        pipe.add_command(redis::cmd("TYPE").arg(&change.key).clone());
+        commands.push(&[b"TYPE", &change.key]);
     }
-    let replies = con.req_packed_commands(&pipe, 0, changes.len()).await?;
-    replies
-        .into_iter()
-        .map(|reply| match reply {
-            Value::SimpleString(t) => Ok(match t.as_str() {
-                "ReJSON-RL" => KeyKind::Json,
-                other => KeyKind::from_label(other),
-            }),
-            other => Err(SourceError::reply("TYPE", &other)),
+    let mut replies = con.exchange(&commands, Duration::ZERO).await?;
+    changes
+        .iter()
+        .map(|_| match replies.next_item()? {
+            Item::Simple(b"ReJSON-RL") => Ok(KeyKind::Json),
+            Item::Simple(t) => Ok(KeyKind::from_label(&String::from_utf8_lossy(t))),
+            other => Err(SourceError::unexpected("TYPE", other)),
         })
         .collect()
 }
 
-fn parse(kind: &KeyKind, reply: Value) -> Read {
-    if let Value::ServerError(e) = &reply {
-        return if e.code() == "WRONGTYPE" {
+/// One key's reply, read whole whatever it holds.
+fn read_value(kind: &KeyKind, replies: &mut Replies<'_>) -> Result<Read, ProtocolError> {
+    let item = replies.next_item()?;
+    if let Item::Error(e) = item {
+        return Ok(if e.starts_with(b"WRONGTYPE") {
             Read::WrongType
         } else {
-            Read::Bad(format!("{} {}", e.code(), e.details().unwrap_or_default()))
-        };
+            Read::Bad(String::from_utf8_lossy(e).into_owned())
+        });
     }
-    match kind {
-        KeyKind::Hash => pairs(reply).map_or_else(Read::Bad, |pairs| {
-            if pairs.is_empty() {
-                Read::Value(ValueData::Missing)
-            } else {
-                Read::Value(ValueData::Hash(pairs))
-            }
-        }),
-        KeyKind::Set => members(reply).map_or_else(Read::Bad, |members| {
-            if members.is_empty() {
-                Read::Value(ValueData::Missing)
-            } else {
-                Read::Value(ValueData::Set(members))
-            }
-        }),
-        KeyKind::SortedSet => scored(reply).map_or_else(Read::Bad, |scored| {
-            if scored.is_empty() {
-                Read::Value(ValueData::Missing)
-            } else {
-                Read::Value(ValueData::SortedSet(scored))
-            }
-        }),
-        KeyKind::Json => match reply {
-            Value::Nil => Read::Value(ValueData::Missing),
-            Value::BulkString(b) => match String::from_utf8(b) {
-                Ok(text) => Read::Value(ValueData::Json(text)),
-                Err(_) => Read::Bad("JSON.GET returned text that is not UTF-8".to_owned()),
-            },
-            other => Read::Bad(format!("unexpected reply to JSON.GET: {other:?}")),
-        },
-        KeyKind::None | KeyKind::Other(_) => Read::Value(ValueData::Missing),
-    }
-}
-
-fn bytes(value: Value) -> Result<Vec<u8>, String> {
-    match value {
-        Value::BulkString(b) => Ok(b),
-        Value::SimpleString(s) => Ok(s.into_bytes()),
-        other => Err(format!("expected a string, got {other:?}")),
-    }
-}
-
-fn score(value: Value) -> Result<f64, String> {
-    match value {
-        Value::Double(d) => Ok(d),
-        Value::Int(i) => Ok(i as f64),
-        other => {
-            let text = bytes(other)?;
-            std::str::from_utf8(&text)
-                .ok()
-                .and_then(|t| t.parse::<f64>().ok())
-                .ok_or_else(|| format!("'{}' is not a score", String::from_utf8_lossy(&text)))
-        }
-    }
-}
-
-/// A hash's field/value pairs.
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Field/value pairs from a RESP2 flat array or a RESP3 map.
-fn pairs(reply: Value) -> Result<Pairs, String> {
-    match reply {
-        Value::Map(entries) => entries
-            .into_iter()
-            .map(|(f, v)| Ok((bytes(f)?, bytes(v)?)))
-            .collect(),
-        Value::Array(flat) => {
-            if flat.len() % 2 != 0 {
-                return Err("a hash reply with an odd number of items".to_owned());
-            }
-            let mut out = Vec::with_capacity(flat.len() / 2);
-            let mut items = flat.into_iter();
-            while let (Some(f), Some(v)) = (items.next(), items.next()) {
-                out.push((bytes(f)?, bytes(v)?));
-            }
-            Ok(out)
-        }
-        other => Err(format!("unexpected reply to HGETALL: {other:?}")),
-    }
-}
-
-fn members(reply: Value) -> Result<Vec<Vec<u8>>, String> {
-    match reply {
-        Value::Array(items) | Value::Set(items) => items.into_iter().map(bytes).collect(),
-        other => Err(format!("unexpected reply to SMEMBERS: {other:?}")),
-    }
-}
-
-/// Member/score pairs from a RESP2 flat array or RESP3 pairs.
-fn scored(reply: Value) -> Result<Vec<(Vec<u8>, f64)>, String> {
-    let Value::Array(items) = reply else {
-        return Err(format!("unexpected reply to ZRANGE: {reply:?}"));
+    let command = match kind {
+        KeyKind::Hash => "HGETALL",
+        KeyKind::Set => "SMEMBERS",
+        KeyKind::SortedSet => "ZRANGE",
+        _ => "JSON.GET",
     };
-    if items.iter().all(|i| matches!(i, Value::Array(_))) {
-        return items
-            .into_iter()
-            .map(|pair| match pair {
-                Value::Array(mut two) if two.len() == 2 => {
-                    let s = two.pop().map(score).transpose()?;
-                    let m = two.pop().map(bytes).transpose()?;
-                    match (m, s) {
-                        (Some(m), Some(s)) => Ok((m, s)),
-                        _ => Err("a member/score pair that is not a pair".to_owned()),
-                    }
-                }
-                other => Err(format!("a member/score pair that is not a pair: {other:?}")),
+    let items = match (kind, item) {
+        (KeyKind::Json, Item::Nil) => return Ok(Read::Value(ValueData::Missing)),
+        (KeyKind::Json, Item::Bulk(b)) => {
+            return Ok(match std::str::from_utf8(b) {
+                Ok(text) => Read::Value(ValueData::Json(text.to_owned())),
+                Err(_) => Read::Bad("JSON.GET returned text that is not UTF-8".to_owned()),
             })
-            .collect();
+        }
+        (KeyKind::Hash | KeyKind::Set | KeyKind::SortedSet, Item::Array(n)) => n,
+        (_, other) => {
+            replies.skip_rest(other)?;
+            return Ok(Read::Bad(format!("unexpected reply to {command}: {other}")));
+        }
+    };
+    if items == 0 {
+        return Ok(Read::Value(ValueData::Missing));
     }
-    if items.len() % 2 != 0 {
-        return Err("a sorted-set reply with an odd number of items".to_owned());
+    if matches!(kind, KeyKind::Hash | KeyKind::SortedSet) && items % 2 != 0 {
+        for _ in 0..items {
+            replies.skip()?;
+        }
+        return Ok(Read::Bad(format!(
+            "a {command} reply with an odd number of items"
+        )));
     }
-    let mut out = Vec::with_capacity(items.len() / 2);
-    let mut it = items.into_iter();
-    while let (Some(m), Some(s)) = (it.next(), it.next()) {
-        out.push((bytes(m)?, score(s)?));
+    // Every item is read, whatever comes of the first bad one, so that the
+    // next key's reply starts where it should.
+    let mut strings = Strings {
+        replies,
+        bad: None,
+        command,
+    };
+    let value = match kind {
+        KeyKind::Hash => {
+            let mut pairs = Vec::with_capacity(items / 2);
+            for _ in 0..items / 2 {
+                let field = strings.next()?;
+                let value = strings.next()?;
+                pairs.push((field.to_vec(), value.to_vec()));
+            }
+            ValueData::Hash(pairs)
+        }
+        KeyKind::Set => {
+            let mut members = Vec::with_capacity(items);
+            for _ in 0..items {
+                members.push(strings.next()?.to_vec());
+            }
+            ValueData::Set(members)
+        }
+        _ => {
+            let mut scored = Vec::with_capacity(items / 2);
+            for _ in 0..items / 2 {
+                let member = strings.next()?.to_vec();
+                let score = strings.next()?;
+                match std::str::from_utf8(score)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                {
+                    Some(score) => scored.push((member, score)),
+                    None if strings.bad.is_none() => {
+                        strings.bad = Some(format!(
+                            "'{}' is not a score",
+                            String::from_utf8_lossy(score)
+                        ))
+                    }
+                    None => {}
+                }
+            }
+            ValueData::SortedSet(scored)
+        }
+    };
+    Ok(match strings.bad {
+        Some(reason) => Read::Bad(reason),
+        None => Read::Value(value),
+    })
+}
+
+/// The string items of one reply; an item that is not a string is read
+/// whole, stands in as empty and makes the reply bad.
+struct Strings<'r, 'a> {
+    replies: &'r mut Replies<'a>,
+    bad: Option<String>,
+    command: &'static str,
+}
+
+impl<'a> Strings<'_, 'a> {
+    fn next(&mut self) -> Result<&'a [u8], ProtocolError> {
+        let item = self.replies.next_item()?;
+        if let Some(bytes) = item.bytes() {
+            return Ok(bytes);
+        }
+        self.replies.skip_rest(item)?;
+        if self.bad.is_none() {
+            self.bad = Some(format!(
+                "unexpected item in a {} reply: {item}",
+                self.command
+            ));
+        }
+        Ok(&[])
     }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
+    fn read(kind: KeyKind, reply: &[u8]) -> Read {
+        let mut replies = Replies::new(reply);
+        let read = read_value(&kind, &mut replies).expect("whole reply");
+        assert!(replies.next_item().is_err(), "the reply is read to its end");
+        read
+    }
+
+    fn value(kind: KeyKind, reply: &[u8]) -> ValueData {
+        match read(kind, reply) {
+            Read::Value(v) => v,
+            Read::Bad(reason) => panic!("bad: {reason}"),
+            _ => panic!("not a value"),
+        }
     }
 
     #[test]
-    fn parses_resp2_and_resp3_shapes() {
-        let flat = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")]);
+    fn reads_each_type_in_place() {
         assert_eq!(
-            pairs(flat).expect("pairs"),
-            vec![
+            value(
+                KeyKind::Hash,
+                b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$0\r\n\r\n"
+            ),
+            ValueData::Hash(vec![
                 (b"a".to_vec(), b"1".to_vec()),
-                (b"b".to_vec(), b"2".to_vec())
-            ]
+                (b"b".to_vec(), b"".to_vec())
+            ])
         );
-        let map = Value::Map(vec![(bulk("a"), bulk("1"))]);
         assert_eq!(
-            pairs(map).expect("map"),
-            vec![(b"a".to_vec(), b"1".to_vec())]
+            value(KeyKind::Set, b"*1\r\n$3\r\nred\r\n"),
+            ValueData::Set(vec![b"red".to_vec()])
         );
-        let z2 = Value::Array(vec![bulk("m"), bulk("1.5")]);
-        assert_eq!(scored(z2).expect("resp2"), vec![(b"m".to_vec(), 1.5)]);
-        let z3 = Value::Array(vec![Value::Array(vec![bulk("m"), Value::Double(2.0)])]);
-        assert_eq!(scored(z3).expect("resp3"), vec![(b"m".to_vec(), 2.0)]);
-        assert!(scored(Value::Array(vec![bulk("m"), bulk("x")])).is_err());
-        assert!(pairs(Value::Array(vec![bulk("a")])).is_err());
+        assert_eq!(
+            value(KeyKind::SortedSet, b"*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n"),
+            ValueData::SortedSet(vec![(b"m".to_vec(), 1.5)])
+        );
+        assert_eq!(
+            value(KeyKind::Json, b"$7\r\n{\"x\":1}\r\n"),
+            ValueData::Json("{\"x\":1}".to_owned())
+        );
     }
 
     #[test]
     fn empty_collections_are_missing_keys() {
+        assert_eq!(value(KeyKind::Hash, b"*0\r\n"), ValueData::Missing);
+        assert_eq!(value(KeyKind::Json, b"$-1\r\n"), ValueData::Missing);
+    }
+
+    #[test]
+    fn a_bad_reply_is_read_whole_and_named() {
         assert!(matches!(
-            parse(&KeyKind::Hash, Value::Array(vec![])),
-            Read::Value(ValueData::Missing)
+            read(KeyKind::Hash, b"-WRONGTYPE Operation against a key\r\n"),
+            Read::WrongType
         ));
-        assert!(matches!(
-            parse(&KeyKind::Json, Value::Nil),
-            Read::Value(ValueData::Missing)
-        ));
+        let Read::Bad(reason) = read(KeyKind::Hash, b"*3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n")
+        else {
+            panic!("an odd hash reply is bad");
+        };
+        assert!(reason.contains("odd"), "{reason}");
+        let Read::Bad(reason) = read(
+            KeyKind::SortedSet,
+            b"*4\r\n$1\r\nm\r\n$1\r\nx\r\n$1\r\nn\r\n$1\r\n2\r\n",
+        ) else {
+            panic!("a score that is not a number is bad");
+        };
+        assert!(reason.contains("'x' is not a score"), "{reason}");
+        let Read::Bad(reason) = read(KeyKind::Set, b"*2\r\n*1\r\n:1\r\n$1\r\na\r\n") else {
+            panic!("a nested array is bad");
+        };
+        assert!(reason.contains("array of 1"), "{reason}");
     }
 }

@@ -11,6 +11,8 @@ mod error;
 mod fetch;
 mod id;
 mod reader;
+mod resp;
+mod wire;
 
 pub use coalesce::{coalesce, Coalesced};
 pub use entry::{Captured, KeyKind, FLUSH_EVENT};
@@ -18,3 +20,5 @@ pub use error::{FetchError, SourceError};
 pub use fetch::fetch_values;
 pub use id::{BadStreamId, StreamId};
 pub use reader::{acknowledge, ShardReader, StreamRead, CONSUMER, GROUP};
+pub use resp::ProtocolError;
+pub use wire::WireConnection;

@@ -8,12 +8,13 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Value};
+use redis::aio::ConnectionLike;
 
-use super::entry::Captured;
+use super::entry::{Captured, KeyKind};
 use super::error::SourceError;
 use super::id::StreamId;
+use super::resp::{Commands, Item, Replies};
+use super::wire::WireConnection;
 
 /// The consumer group wb reads every job stream with.
 pub const GROUP: &str = "wb";
@@ -44,49 +45,65 @@ impl StreamRead {
     }
 }
 
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reply may take, beyond what a blocking read asks for.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A connection to one shard's primary.
 pub struct ShardReader {
-    con: MultiplexedConnection,
+    con: WireConnection,
 }
 
 impl ShardReader {
-    /// Connects; `block` is the longest a read waits for new entries.
-    pub async fn connect(url: &str, block: Duration) -> Result<ShardReader, SourceError> {
-        let client = redis::Client::open(url)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(5))
-            .set_response_timeout(block + Duration::from_secs(10));
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+    /// Connects to the shard's primary at `url`.
+    pub async fn connect(url: &str) -> Result<ShardReader, SourceError> {
+        let con = WireConnection::connect(url, CONNECT_TIMEOUT, RESPONSE_TIMEOUT).await?;
         Ok(ShardReader { con })
     }
 
     /// The connection, for reading values and writing the engine's own keys.
-    pub fn connection(&mut self) -> &mut MultiplexedConnection {
+    pub fn connection(&mut self) -> &mut WireConnection {
         &mut self.con
     }
 
     /// This shard's stream of every job, from the capture module.
     pub async fn job_streams(&mut self) -> Result<Vec<String>, SourceError> {
-        Ok(redis::cmd("WB.STREAMS").query_async(&mut self.con).await?)
+        let mut command = Commands::new();
+        command.push(&[b"WB.STREAMS"]);
+        let mut replies = self.con.exchange(&command, Duration::ZERO).await?;
+        let count = match replies.next_item()? {
+            Item::Array(n) => n,
+            other => return Err(SourceError::unexpected("WB.STREAMS", other)),
+        };
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count {
+            match replies.next_item()? {
+                Item::Bulk(name) => streams.push(String::from_utf8_lossy(name).into_owned()),
+                other => return Err(SourceError::unexpected("WB.STREAMS", other)),
+            }
+        }
+        Ok(streams)
     }
 
     /// Creates the consumer group if it is missing, reading from the start of
     /// the stream so that changes captured before the engine first ran are
     /// processed too.
     pub async fn ensure_group(&mut self, stream: &str) -> Result<(), SourceError> {
-        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.con)
-            .await;
-        match created {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => Ok(other?),
+        let mut command = Commands::new();
+        command.push(&[
+            b"XGROUP",
+            b"CREATE",
+            stream.as_bytes(),
+            GROUP.as_bytes(),
+            b"0",
+            b"MKSTREAM",
+        ]);
+        let mut replies = self.con.exchange(&command, Duration::ZERO).await?;
+        match replies.next_item()? {
+            Item::Simple(_) => Ok(()),
+            Item::Error(e) if e.starts_with(b"BUSYGROUP") => Ok(()),
+            other => Err(SourceError::unexpected("XGROUP CREATE", other)),
         }
     }
 
@@ -109,18 +126,21 @@ impl ShardReader {
         after: StreamId,
         count: usize,
     ) -> Result<StreamRead, SourceError> {
-        let reply: Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(CONSUMER)
-            .arg("COUNT")
-            .arg(count)
-            .arg("STREAMS")
-            .arg(stream)
-            .arg(after.to_string())
-            .query_async(&mut self.con)
-            .await?;
-        let mut reads = parse_read_reply(reply)?;
+        let (count, after) = (count.to_string(), after.to_string());
+        let mut command = Commands::new();
+        command.push(&[
+            b"XREADGROUP",
+            b"GROUP",
+            GROUP.as_bytes(),
+            CONSUMER.as_bytes(),
+            b"COUNT",
+            count.as_bytes(),
+            b"STREAMS",
+            stream.as_bytes(),
+            after.as_bytes(),
+        ]);
+        let mut replies = self.con.exchange(&command, Duration::ZERO).await?;
+        let mut reads = parse_read_reply(&mut replies)?;
         Ok(reads.pop().unwrap_or_else(|| StreamRead {
             stream: stream.to_owned(),
             ..StreamRead::default()
@@ -140,21 +160,24 @@ impl ShardReader {
             tokio::time::sleep(block).await;
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(CONSUMER)
-            .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
-            .arg("STREAMS")
-            .arg(streams);
-        for _ in streams {
-            cmd.arg(">");
-        }
-        let reply: Value = cmd.query_async(&mut self.con).await?;
-        parse_read_reply(reply)
+        let (count, millis) = (count.to_string(), block.as_millis().to_string());
+        let mut args: Vec<&[u8]> = vec![
+            b"XREADGROUP",
+            b"GROUP",
+            GROUP.as_bytes(),
+            CONSUMER.as_bytes(),
+            b"COUNT",
+            count.as_bytes(),
+            b"BLOCK",
+            millis.as_bytes(),
+            b"STREAMS",
+        ];
+        args.extend(streams.iter().map(|s| s.as_bytes()));
+        args.extend(streams.iter().map(|_| b">".as_slice()));
+        let mut command = Commands::new();
+        command.push(&args);
+        let mut replies = self.con.exchange(&command, block).await?;
+        parse_read_reply(&mut replies)
     }
 
     /// Acknowledges `ids` and trims the stream (see [`acknowledge`]).
@@ -198,97 +221,108 @@ pub async fn acknowledge<C: ConnectionLike>(
     Ok(())
 }
 
-/// Parses an XREADGROUP reply (RESP2 array or RESP3 map; nil when the block
-/// timed out).
-fn parse_read_reply(reply: Value) -> Result<Vec<StreamRead>, SourceError> {
-    let per_stream: Vec<(Value, Value)> = match reply {
-        Value::Nil => return Ok(Vec::new()),
-        Value::Map(streams) => streams,
-        Value::Array(streams) => streams
-            .into_iter()
-            .map(|s| match s {
-                Value::Array(mut pair) if pair.len() == 2 => {
-                    let entries = pair.pop().unwrap_or(Value::Nil);
-                    let name = pair.pop().unwrap_or(Value::Nil);
-                    Ok((name, entries))
-                }
-                other => Err(SourceError::reply("XREADGROUP", &other)),
-            })
-            .collect::<Result<_, _>>()?,
-        other => return Err(SourceError::reply("XREADGROUP", &other)),
+/// Parses an XREADGROUP reply: nil when the block timed out, else an
+/// array of `[stream, [[id, [field, value, ...]], ...]]`.
+fn parse_read_reply(replies: &mut Replies<'_>) -> Result<Vec<StreamRead>, SourceError> {
+    const READ: &str = "XREADGROUP";
+    let streams = match replies.next_item()? {
+        Item::Nil => return Ok(Vec::new()),
+        Item::Array(n) => n,
+        other => return Err(SourceError::unexpected(READ, other)),
     };
-    per_stream
-        .into_iter()
-        .map(|(name, entries)| {
-            let stream = match &name {
-                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                Value::SimpleString(s) => s.clone(),
-                other => return Err(SourceError::reply("XREADGROUP", other)),
-            };
-            let Value::Array(entries) = entries else {
-                return Err(SourceError::reply("XREADGROUP", &entries));
-            };
-            let mut read = StreamRead {
-                stream,
-                ..StreamRead::default()
-            };
-            for entry in entries {
-                parse_entry(entry, &mut read)?;
-            }
-            Ok(read)
-        })
-        .collect()
+    let mut reads = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        if replies.next_item()? != Item::Array(2) {
+            return Err(SourceError::Reply {
+                command: READ,
+                reply: "a stream that is not a name and its entries".to_owned(),
+            });
+        }
+        let stream = match replies.next_item()? {
+            Item::Bulk(name) => String::from_utf8_lossy(name).into_owned(),
+            other => return Err(SourceError::unexpected(READ, other)),
+        };
+        let entries = match replies.next_item()? {
+            Item::Array(n) => n,
+            other => return Err(SourceError::unexpected(READ, other)),
+        };
+        let mut read = StreamRead {
+            stream,
+            entries: Vec::with_capacity(entries),
+            ..StreamRead::default()
+        };
+        for _ in 0..entries {
+            parse_entry(replies, &mut read)?;
+        }
+        reads.push(read);
+    }
+    Ok(reads)
 }
 
-fn parse_entry(entry: Value, read: &mut StreamRead) -> Result<(), SourceError> {
-    let Value::Array(mut parts) = entry else {
-        return Err(SourceError::reply("XREADGROUP entry", &entry));
-    };
-    if parts.len() != 2 {
-        return Err(SourceError::reply("XREADGROUP entry", &Value::Array(parts)));
+/// One entry, `[id, [field, value, ...]]`, or `[id, nil]` for a pending
+/// entry deleted from the stream before it was processed.
+fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), SourceError> {
+    const ENTRY: &str = "XREADGROUP entry";
+    if replies.next_item()? != Item::Array(2) {
+        return Err(SourceError::Reply {
+            command: ENTRY,
+            reply: "an entry that is not an id and its fields".to_owned(),
+        });
     }
-    let fields = parts.pop().unwrap_or(Value::Nil);
-    let id_value = parts.pop().unwrap_or(Value::Nil);
-    let id_text = match &id_value {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        other => return Err(SourceError::reply("XREADGROUP entry id", other)),
-    };
-    let id: StreamId = id_text
-        .parse()
-        .map_err(|_| SourceError::reply("XREADGROUP entry id", &id_value))?;
-    let raw_pairs: Vec<(Value, Value)> = match fields {
-        // A pending entry that was deleted from the stream before it was
-        // processed: nothing left to process.
-        Value::Nil => {
+    let id_item = replies.next_item()?;
+    let id: StreamId = id_item
+        .bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| SourceError::unexpected(ENTRY, id_item))?;
+    let fields = match replies.next_item()? {
+        Item::Nil => {
             read.vanished.push(id);
             return Ok(());
         }
-        Value::Array(flat) => {
-            let mut pairs = Vec::with_capacity(flat.len() / 2);
-            let mut it = flat.into_iter();
-            while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                pairs.push((f, v));
-            }
-            pairs
-        }
-        Value::Map(map) => map,
-        other => return Err(SourceError::reply("XREADGROUP entry fields", &other)),
+        Item::Array(n) => n,
+        other => return Err(SourceError::unexpected(ENTRY, other)),
     };
-    let mut pairs = Vec::with_capacity(raw_pairs.len());
-    for pair in raw_pairs {
-        match pair {
-            (Value::BulkString(f), Value::BulkString(v)) => pairs.push((f, v)),
-            _ => {
-                read.malformed
-                    .push((id, "a field or value is not a string".to_owned()));
-                return Ok(());
+    let (mut key, mut event, mut kind) = (None, None, None);
+    let mut not_text = false;
+    let mut items = 0;
+    while items < fields {
+        let field = replies.next_item()?;
+        items += 1;
+        let value = if items < fields {
+            items += 1;
+            replies.next_item()?
+        } else {
+            Item::Nil
+        };
+        for item in [field, value] {
+            if let Item::Array(_) = item {
+                replies.skip_rest(item)?;
             }
+        }
+        match (field, value) {
+            (Item::Bulk(f), Item::Bulk(v)) => match f {
+                b"key" => key = Some(v),
+                b"event" => event = std::str::from_utf8(v).ok(),
+                b"type" => kind = std::str::from_utf8(v).ok().map(KeyKind::from_label),
+                _ => {}
+            },
+            _ => not_text = true,
         }
     }
-    match Captured::from_fields(id, &pairs) {
-        Some(captured) => read.entries.push(captured),
-        None => read
+    if not_text {
+        read.malformed
+            .push((id, "a field or value is not a string".to_owned()));
+        return Ok(());
+    }
+    match (key, event, kind) {
+        (Some(key), Some(event), Some(kind)) => read.entries.push(Captured {
+            id,
+            key: key.to_vec(),
+            event: event.to_owned(),
+            kind,
+        }),
+        _ => read
             .malformed
             .push((id, "missing the key, event or type field".to_owned())),
     }

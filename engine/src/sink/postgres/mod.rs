@@ -17,8 +17,12 @@ use self::schema::TableInfo;
 use super::error::{render_cell, render_key};
 use super::{
     quote_ident, split_table, Batch, ErrorClass, RecordError, Rejection, Report, SinkError,
-    TaggedOp,
+    StreamOffset, TaggedOp,
 };
+
+/// One statement of a pipelined transaction.
+type Step<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 'a>>;
 
 /// Where and how a PostgreSQL sink writes.
 #[derive(Clone, Debug)]
@@ -272,18 +276,9 @@ impl PgSink {
     async fn run(&mut self, changes: &[(usize, Vec<Prepared<'_>>)]) -> Result<(), SinkError> {
         let ops: Vec<&Prepared<'_>> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
         for group in plan::plan(&ops) {
-            let st = self.statement(&group.shape).await?;
+            let statement = self.statement(&group.shape).await?;
             let arrays = statements::params(&group);
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
-                .iter()
-                .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            self.client.execute(&st, &params).await.map_err(|e| {
-                pg_error(
-                    e,
-                    format!("writing to {}", self.tables[group.shape.table].name),
-                )
-            })?;
+            self.execute_group(&statement, &group, &arrays).await?;
         }
         Ok(())
     }
@@ -332,38 +327,99 @@ impl PgSink {
         Ok(())
     }
 
-    async fn write_in_tx(
+    /// Writes `changes` and the offsets in one transaction, sending every
+    /// statement before reading the first reply: one round trip for the
+    /// whole batch. A record error rolls the transaction back (the
+    /// pipeline's COMMIT then ends a failed transaction) and is returned
+    /// as `Ok(Some(_))`, for the caller to isolate its culprit.
+    async fn write_pipelined(
+        &mut self,
+        changes: &[(usize, Vec<Prepared<'_>>)],
+        offsets: &[StreamOffset],
+    ) -> Result<Option<SinkError>, SinkError> {
+        let ops: Vec<&Prepared<'_>> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
+        let groups = plan::plan(&ops);
+        let mut prepared = Vec::with_capacity(groups.len());
+        for group in &groups {
+            prepared.push(self.statement(&group.shape).await?);
+        }
+        let arrays: Vec<_> = groups.iter().map(statements::params).collect();
+        let this = &*self;
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(groups.len() + offsets.len() + 2);
+        steps.push(Box::pin(this.simple("BEGIN")));
+        for ((group, statement), arrays) in groups.iter().zip(&prepared).zip(&arrays) {
+            steps.push(Box::pin(this.execute_group(statement, group, arrays)));
+        }
+        for offset in offsets {
+            steps.push(Box::pin(this.store_offset(offset)));
+        }
+        steps.push(Box::pin(this.simple("COMMIT")));
+        // Polled in order, so the statements go out in order.
+        for result in futures_util::future::join_all(steps).await {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.class() == ErrorClass::Record => return Ok(Some(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// After the whole batch failed on a record error `first`: isolates
+    /// the culprit changes and writes the rest with the offsets, inside a
+    /// transaction the caller opened.
+    async fn write_isolated(
         &mut self,
         good: Vec<(usize, Vec<Prepared<'_>>)>,
+        first: SinkError,
         rejected: &mut Vec<Rejection>,
-        offsets: &[super::StreamOffset],
+        offsets: &[StreamOffset],
     ) -> Result<(), SinkError> {
-        // The common case first, without savepoints: the whole batch in one
-        // go. Only a record error makes the savepoints of the split worth
-        // their round trips, after rolling back and starting over.
-        match self.run(&good).await {
-            Ok(()) => {}
-            Err(e) if e.class() == ErrorClass::Record => {
-                self.simple("ROLLBACK").await?;
-                self.simple("BEGIN").await?;
-                if let [(change, ops)] = good.as_slice() {
-                    rejected.push(Rejection {
-                        change: *change,
-                        reason: self.refused(ops, &e),
-                    });
-                } else {
-                    self.write_isolating(good, rejected).await?;
-                }
-            }
-            Err(e) => return Err(e),
+        if let [(change, ops)] = good.as_slice() {
+            rejected.push(Rejection {
+                change: *change,
+                reason: self.refused(ops, &first),
+            });
+        } else {
+            self.write_isolating(good, rejected).await?;
         }
-        for o in offsets {
-            self.client
-                .execute(&self.offsets_write, &[&o.job, &o.shard, &o.last_id])
-                .await
-                .map_err(|e| pg_error(e, "storing the offset"))?;
+        for offset in offsets {
+            self.store_offset(offset).await?;
         }
         Ok(())
+    }
+
+    async fn execute_group(
+        &self,
+        statement: &Statement,
+        group: &plan::Group<'_, '_>,
+        arrays: &[Vec<&PgValue<'_>>],
+    ) -> Result<(), SinkError> {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
+            .iter()
+            .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        self.client
+            .execute(statement, &params)
+            .await
+            .map(drop)
+            .map_err(|e| {
+                pg_error(
+                    e,
+                    format!("writing to {}", self.tables[group.shape.table].name),
+                )
+            })
+    }
+
+    async fn store_offset(&self, offset: &StreamOffset) -> Result<(), SinkError> {
+        self.client
+            .execute(
+                &self.offsets_write,
+                &[&offset.job, &offset.shard, &offset.last_id],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| pg_error(e, "storing the offset"))
     }
 
     async fn simple(&self, sql: &str) -> Result<(), SinkError> {
@@ -450,15 +506,19 @@ impl super::Sink for PgSink {
         }
         // Explicit BEGIN/COMMIT rather than a borrowed transaction object,
         // so the statement cache on self stays usable inside it.
-        self.simple("BEGIN").await?;
-        let outcome = self.write_in_tx(good, &mut rejected, &batch.offsets).await;
-        match outcome {
-            Ok(()) => self.simple("COMMIT").await?,
-            Err(e) => {
-                // Best effort: if the connection is gone the server rolls
-                // back by itself.
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                return Err(e);
+        if let Some(first) = self.write_pipelined(&good, &batch.offsets).await? {
+            self.simple("BEGIN").await?;
+            let outcome = self
+                .write_isolated(good, first, &mut rejected, &batch.offsets)
+                .await;
+            match outcome {
+                Ok(()) => self.simple("COMMIT").await?,
+                Err(e) => {
+                    // Best effort: if the connection is gone the server rolls
+                    // back by itself.
+                    let _ = self.client.batch_execute("ROLLBACK").await;
+                    return Err(e);
+                }
             }
         }
         rejected.sort_by_key(|r| r.change);
