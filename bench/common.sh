@@ -39,6 +39,18 @@ valkey_start() {
   for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
 
+# CPU seconds (user + system) used so far by the processes named $1 (pgrep
+# -x) and their ended children (PostgreSQL's postmaster counts the backends
+# it has reaped): take it before and after.
+cpu_of() {
+  local total=0 pid
+  for pid in $(pgrep -x "$1"); do
+    total=$(awk -v t="$total" -v hz="$(getconf CLK_TCK)" '{ print t + ($14 + $15 + $16 + $17) / hz }' \
+      "/proc/$pid/stat" 2>/dev/null || echo "$total")
+  done
+  echo "$total"
+}
+
 engine_start() {
   WB_REDIS_URL="redis://127.0.0.1:$port" ${WB_ENGINE_WRAP:-} "$engine" run --dir "$work/project" --mapper "$mapper" \
     2>"$work/engine.log" &

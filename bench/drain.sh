@@ -64,6 +64,7 @@ stream_len=$(redis-cli -p "$port" XLEN 'wb:{0}:changes:drain')
 # unlike counting a growing table.
 last_id=$(redis-cli -p "$port" --raw XREVRANGE 'wb:{0}:changes:drain' + - COUNT 1 | head -n 1)
 $pg -c "DELETE FROM public.wb_offsets WHERE job = 'drain'" 2>/dev/null || true
+valkey_cpu0=$(cpu_of valkey-server); pg_cpu0=$(cpu_of postgres)
 start=$(date +%s.%N)
 engine_start
 peak=0
@@ -80,12 +81,15 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$engine_pid/status")
 [ "$hwm" -gt "$peak" ] && peak=$hwm
 # The engine's own CPU time (user + system), to tell its cost from the
 # servers' on a shared machine.
+valkey_cpu=$(echo "$(cpu_of valkey-server) - $valkey_cpu0" | bc -l)
+pg_cpu=$(echo "$(cpu_of postgres) - $pg_cpu0" | bc -l)
 engine_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$engine_pid/stat")
 engine_stop
 pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
 engine_s=$(echo "$end - $start" | bc -l)
 
 # The raw limit: the same rows by COPY into a temporary table, then one upsert.
+pg_raw0=$(cpu_of postgres)
 raw_start=$(date +%s.%N)
 $pg <<SQL
 CREATE TEMP TABLE load (user_id text, $cols);
@@ -97,6 +101,7 @@ INSERT INTO wb_drain.raw SELECT * FROM load
 SQL
 raw_end=$(date +%s.%N)
 raw_s=$(echo "$raw_end - $raw_start" | bc -l)
+pg_raw=$(echo "$(cpu_of postgres) - $pg_raw0" | bc -l)
 same=$($pg -Atc "SELECT count(*) FROM wb_drain.users u JOIN wb_drain.raw r USING (user_id)
                  WHERE (u.f1, u.f5, u.f10) = (r.f1, r.f5, r.f10)")
 
@@ -106,4 +111,7 @@ printf '| %d | %.2f | %.0f | %.2f | %.0f | %.2f | %.1f | %d | %s |\n' "$n" "$eng
   "$(echo "$n / $engine_s" | bc -l)" "$raw_s" "$(echo "$n / $raw_s" | bc -l)" \
   "$(echo "$raw_s / $engine_s" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$same" "$pending"
 echo
-echo "engine time by stage: $stage_timings; engine CPU ${engine_cpu} s"
+echo "engine time by stage: $stage_timings"
+printf 'CPU seconds during the drain: engine %.2f, valkey %.2f, postgres %.2f (all its processes); during the raw load: postgres %.2f\n' \
+  "$engine_cpu" "$valkey_cpu" "$pg_cpu" "$pg_raw"
+echo "(other processes on the machine: load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::entry::Captured;
 use super::id::StreamId;
 
@@ -30,7 +32,9 @@ pub fn coalesce(entries: Vec<Captured>) -> Coalesced {
     let flush_at = entries.iter().rposition(Captured::is_flush);
     let flush = flush_at.map(|at| entries[at].id);
     let start = flush_at.map_or(0, |at| at + 1);
-    let mut latest: HashMap<&[u8], usize> = HashMap::new();
+    // A fast hasher: keys are short and a batch is small.
+    let mut latest: HashMap<&[u8], usize, RandomState> =
+        HashMap::with_capacity_and_hasher(entries.len() - start, RandomState::default());
     for (index, entry) in entries.iter().enumerate().skip(start) {
         latest.insert(entry.key.as_slice(), index);
     }

@@ -160,7 +160,7 @@ fn header(buf: &[u8], at: usize) -> Result<Option<(Header<'_>, usize)>, Protocol
     let Some(&kind) = buf.get(at) else {
         return Ok(None);
     };
-    let Some(cr) = buf[at..].iter().position(|&b| b == b'\r').map(|p| at + p) else {
+    let Some(cr) = memchr::memchr(b'\r', &buf[at..]).map(|p| at + p) else {
         return Ok(None);
     };
     if cr + 1 >= buf.len() {

@@ -114,7 +114,8 @@ fn segment<'p, 'a>(ops: &[&'p Prepared<'a>], out: &mut Vec<Group<'p, 'a>>) {
     let mut matching = Vec::new();
     let mut inserts = Vec::new();
     let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut keyed: HashMap<Vec<u8>, Keyed<'p, 'a>> = HashMap::new();
+    let mut keyed: HashMap<Vec<u8>, Keyed<'p, 'a>, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(ops.len(), Default::default());
     for op in ops {
         match op.kind {
             OpKind::DeleteMatching => push(&mut matching, shape_of(op, op.kind, false), op),
