@@ -26,6 +26,31 @@ impl KeyKind {
             other => KeyKind::Other(other.to_owned()),
         }
     }
+
+    /// From the reply of `TYPE` (RedisJSON's type is `ReJSON-RL`).
+    pub fn from_type_name(name: &str) -> KeyKind {
+        match name {
+            "ReJSON-RL" => KeyKind::Json,
+            other => KeyKind::from_label(other),
+        }
+    }
+
+    /// The entry's `type` label, as the capture module writes it.
+    pub fn label(&self) -> &str {
+        match self {
+            KeyKind::Hash => "hash",
+            KeyKind::Set => "set",
+            KeyKind::SortedSet => "zset",
+            KeyKind::Json => "json",
+            KeyKind::None => "none",
+            KeyKind::Other(other) => other,
+        }
+    }
+
+    /// Whether wb maps keys of this kind (or the key is gone).
+    pub fn is_mapped(&self) -> bool {
+        !matches!(self, KeyKind::Other(_))
+    }
 }
 
 /// One stream entry: a change to one key (or a flush of all keys).

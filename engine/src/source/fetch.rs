@@ -28,7 +28,8 @@ pub async fn fetch_values<C: ConnectionLike>(
         .collect();
     if !retry.is_empty() {
         let again: Vec<Captured> = retry.iter().map(|&i| changes[i].clone()).collect();
-        let actual = key_types(con, &again).await?;
+        let keys: Vec<&[u8]> = again.iter().map(|c| c.key.as_slice()).collect();
+        let actual = key_kinds(con, &keys).await?;
         let reread = read_as(con, &again, &actual).await?;
         for (slot, value) in retry.into_iter().zip(reread) {
             values[slot] = value;
@@ -117,23 +118,23 @@ async fn read_as<C: ConnectionLike>(
     Ok(reads)
 }
 
-/// The types of keys, in one pipeline.
-async fn key_types<C: ConnectionLike>(
+/// The type of each of `keys` now, in one pipeline (`TYPE`).
+pub async fn key_kinds<C: ConnectionLike, K: AsRef<[u8]>>(
     con: &mut C,
-    changes: &[Captured],
+    keys: &[K],
 ) -> Result<Vec<KeyKind>, SourceError> {
-    let mut pipe = Pipeline::new();
-    for change in changes {
-        pipe.add_command(redis::cmd("TYPE").arg(&change.key).clone());
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let replies = con.req_packed_commands(&pipe, 0, changes.len()).await?;
+    let mut pipe = Pipeline::new();
+    for key in keys {
+        pipe.add_command(redis::cmd("TYPE").arg(key.as_ref()).clone());
+    }
+    let replies = con.req_packed_commands(&pipe, 0, keys.len()).await?;
     replies
         .into_iter()
         .map(|reply| match reply {
-            Value::SimpleString(t) => Ok(match t.as_str() {
-                "ReJSON-RL" => KeyKind::Json,
-                other => KeyKind::from_label(other),
-            }),
+            Value::SimpleString(t) => Ok(KeyKind::from_type_name(&t)),
             other => Err(SourceError::reply("TYPE", &other)),
         })
         .collect()

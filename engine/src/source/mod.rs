@@ -15,6 +15,6 @@ mod reader;
 pub use coalesce::{coalesce, Coalesced};
 pub use entry::{Captured, KeyKind, FLUSH_EVENT};
 pub use error::{FetchError, SourceError};
-pub use fetch::fetch_values;
+pub use fetch::{fetch_values, key_kinds};
 pub use id::{BadStreamId, StreamId};
 pub use reader::{acknowledge, ShardReader, StreamRead, CONSUMER, GROUP};
