@@ -79,17 +79,18 @@ pub fn backfill(args: Args) -> anyhow::Result<ExitCode> {
                      into {}, {} skipped (types wb does not map, or gone)",
                     args.job,
                     progress.elapsed.as_secs_f64(),
-                    progress.matched,
+                    thousands(progress.matched),
                     String::from_utf8_lossy(&job.pattern),
-                    progress.enqueued,
+                    thousands(progress.enqueued),
                     job.stream.stream(),
-                    progress.skipped
+                    thousands(progress.skipped)
                 ),
                 Finish::Interrupted => {
                     eprintln!(
                         "backfill {}: interrupted after {} changes enqueued; run the same \
                          command again to resume (its position is kept in {state})",
-                        args.job, progress.enqueued
+                        args.job,
+                        thousands(progress.enqueued)
                     );
                     return Ok(ExitCode::from(INTERRUPTED));
                 }
@@ -178,7 +179,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -474,6 +474,22 @@ mod tests {
     }
 
     #[test]
+    fn each_connection_has_its_dialect_and_mysql_none() {
+        let settings: Settings = serde_yaml::from_str(
+            "connections:\n  pg: {type: postgres}\n  lite: {type: sqlite, path: x.db}\n  my: {type: mysql}\n",
+        )
+        .expect("settings");
+        assert_eq!(dialect_of(&settings, "pg").ok(), Some(Dialect::Postgresql));
+        assert_eq!(dialect_of(&settings, "lite").ok(), Some(Dialect::Sqlite));
+        let err = dialect_of(&settings, "my").expect_err("no MySQL dialect");
+        assert!(
+            err.to_string()
+                .starts_with("connection 'my' is MySQL/MariaDB, which wb cannot write to yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn expressions_type_their_columns() {
         let ty = |text: &str| type_of(&Expr::parse(text).expect("parses"));
         assert_eq!(ty("name"), SqlType::Text);
