@@ -47,8 +47,7 @@ enum Command {
     Trace(cli::trace::Args),
     /// A job's dead-letter queue: list, replay (send the keys through the
     /// job again) or purge.
-    #[command(subcommand)]
-    Dlq(cli::dlq::Command),
+    Dlq(cli::dlq::Args),
     /// Enqueues the keys that existed before a job (SCAN with its pattern)
     /// as changes for the running engine; shows progress; interruptible and
     /// resumable.
@@ -77,7 +76,7 @@ fn main() -> ExitCode {
         Command::Test(args) => cli::test::test(args),
         Command::Run(args) => cli::run::run(args).map(|()| ExitCode::SUCCESS),
         Command::Trace(args) => cli::trace::trace(args).map(|()| ExitCode::SUCCESS),
-        Command::Dlq(command) => cli::dlq::dlq(command).map(|()| ExitCode::SUCCESS),
+        Command::Dlq(args) => cli::dlq::dlq(args).map(|()| ExitCode::SUCCESS),
         Command::Backfill(args) => cli::backfill::backfill(args),
         Command::Schema(args) => cli::schema::schema(args).map(|()| ExitCode::SUCCESS),
         Command::Scaffold(args) => cli::scaffold::scaffold(args).map(|()| ExitCode::SUCCESS),

@@ -9,10 +9,19 @@ use wb_engine::source::StreamId;
 
 use super::RedisArgs;
 
-/// The dead-letter queue of a job: changes the engine could not write, each
-/// with its key, event, stream id, stage (capture, fetch, transform,
-/// write), reason, time and, for the write stage, the row the target
-/// refused. It keeps the newest `dlq_max_messages` (config.yaml's applier).
+#[derive(clap::Args)]
+#[command(after_help = "\
+A job's dead-letter queue, the stream wb:{TAG}:dlq:JOB, holds the changes the engine could \
+not write, each with its key, event, stream id (its entry in the job's stream), stage \
+(capture: a malformed entry; fetch: its value could not be read; transform: the job \
+rejected it; write: the target refused the row), reason, time and, for the write stage, \
+the row the target refused. It keeps the newest dlq_max_messages (config.yaml's applier). \
+The rest of each batch is written: one bad record never blocks the others.")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Lists a job's dead letters, oldest first.
@@ -61,9 +70,9 @@ pub struct ReplayArgs {
     ids: Vec<StreamId>,
 }
 
-pub fn dlq(command: Command) -> anyhow::Result<()> {
+pub fn dlq(args: Args) -> anyhow::Result<()> {
     super::runtime()?.block_on(async {
-        match command {
+        match args.command {
             Command::List(args) => list(args).await,
             Command::Replay(args) => replay(args).await,
             Command::Purge(args) => purge(args).await,

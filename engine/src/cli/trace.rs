@@ -36,8 +36,8 @@ pub struct Args {
     #[arg(long)]
     key: Option<String>,
     /// How many unprocessed changes to show.
-    #[arg(long, default_value_t = 10)]
-    count: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
     /// The project directory: config.yaml and jobs/*.yaml.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
@@ -108,9 +108,14 @@ pub fn trace(args: Args) -> anyhow::Result<()> {
                 let stream = registered?.stream;
                 let name = stream.stream();
                 let position = position(shard.connection(), &name).await.map_err(fail)?;
-                let read = unprocessed(shard.connection(), &stream, &position, args.count)
-                    .await
-                    .map_err(fail)?;
+                let read = unprocessed(
+                    shard.connection(),
+                    &stream,
+                    &position,
+                    usize::try_from(args.count).unwrap_or(usize::MAX),
+                )
+                .await
+                .map_err(fail)?;
                 let header = describe(&job.name, &name, &position, &read);
                 (stream, read, position, header)
             }

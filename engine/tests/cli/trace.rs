@@ -127,6 +127,46 @@ fn trace_shows_the_next_changes_and_their_row_ops_without_taking_them() {
         .expect("XINFO GROUPS");
     assert!(groups.is_empty(), "{groups:?}");
 
+    // Entries an engine has read but not acknowledged (in flight, or left
+    // by an engine that stopped) come first, marked, and stay pending.
+    wb_tests::cmd(&mut con, &["XGROUP", "CREATE", stream, "wb", "0"]);
+    wb_tests::cmd(
+        &mut con,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "wb",
+            "wb-engine",
+            "COUNT",
+            "2",
+            "STREAMS",
+            stream,
+            ">",
+        ],
+    );
+    let (out, _) = trace(dir.path(), &url, &["--count", "3"]);
+    assert!(
+        out.starts_with(&format!(
+            "job tracers: the next 3 unprocessed changes in {stream} (5 entries; 2 read by the engine and not acknowledged yet)"
+        )),
+        "{out}"
+    );
+    let read = "  [read by the engine, not acknowledged yet]";
+    assert!(
+        out.contains(&format!("{}  hset  tr:1  (hash){read}\n", id(0))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}  hset  tr:2  (hash){read}\n", id(1))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}  hset  tr:1  (hash)\n", id(2))),
+        "{out}"
+    );
+    assert_eq!(wb_tests::pending_count(&mut con, stream), 2);
+    assert_eq!(read_stream(&mut con, stream, None), before);
+
     // Once the engine has processed them, nothing is left to trace.
     let db = dir.path().join("target.db");
     rusqlite::Connection::open(&db)
