@@ -76,7 +76,7 @@ pub fn backfill(args: Args) -> anyhow::Result<ExitCode> {
             match finish {
                 Finish::Complete => println!(
                     "backfill {}: complete in {:.1}s: {} keys matched {:?}, {} changes enqueued \
-                     into {}, {} skipped (types wb does not map, or gone)",
+                     into {}, {} skipped (types wb does not map, gone, or wb's own)",
                     args.job,
                     progress.elapsed.as_secs_f64(),
                     thousands(progress.matched),

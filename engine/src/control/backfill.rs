@@ -68,7 +68,7 @@ pub struct Progress {
     pub matched: u64,
     /// Changes enqueued, over all runs.
     pub enqueued: u64,
-    /// Matching keys skipped: of a type wb does not map, or gone.
+    /// Matching keys skipped: of a type wb does not map, gone, or wb's own.
     pub skipped: u64,
     /// Time spent by this run.
     pub elapsed: Duration,
@@ -219,7 +219,7 @@ pub async fn backfill_shard(
         let wanted: Vec<(&[u8], &KeyKind)> = keys
             .iter()
             .zip(&kinds)
-            .filter(|(_, kind)| kind.is_mapped() && **kind != KeyKind::None)
+            .filter(|(key, kind)| is_wanted(key, kind))
             .map(|(key, kind)| (key.as_slice(), kind))
             .collect();
         progress.matched += keys.len() as u64;
@@ -260,9 +260,25 @@ pub async fn backfill_shard(
     }
 }
 
+/// Whether a key SCAN found becomes a change: one of the types wb maps,
+/// still there, and not one of wb's own keys (`wb:...`, which the capture
+/// module never records either).
+fn is_wanted(key: &[u8], kind: &KeyKind) -> bool {
+    kind.is_mapped() && *kind != KeyKind::None && !key.starts_with(b"wb:")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_mapped_types_outside_wbs_own_keys_are_enqueued() {
+        assert!(is_wanted(b"user:1", &KeyKind::Hash));
+        assert!(is_wanted(b"doc:1", &KeyKind::Json));
+        assert!(!is_wanted(b"user:1", &KeyKind::None));
+        assert!(!is_wanted(b"user:1", &KeyKind::Other("string".into())));
+        assert!(!is_wanted(b"wb:{0}:backfill:users", &KeyKind::Hash));
+    }
 
     #[test]
     fn the_cursor_reversed_is_the_share_walked() {

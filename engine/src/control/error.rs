@@ -9,10 +9,12 @@ use crate::source::SourceError;
 /// Why a control command could not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("cannot connect to Redis at {url}: {source} (is the server running? set --redis-url or WB_REDIS_URL)")]
-    Connect { url: String, source: RedisError },
-    #[error("Redis at {url}: {source}")]
-    Redis { url: String, source: SourceError },
+    // The causes are shown in the message, not chained as sources: their
+    // own chains repeat what they say.
+    #[error("cannot connect to Redis at {url}: {error} (is the server running? set --redis-url or WB_REDIS_URL)")]
+    Connect { url: String, error: RedisError },
+    #[error("Redis at {url}: {error}")]
+    Redis { url: String, error: SourceError },
     #[error(
         "the capture module is not loaded on {url} (it does not know WB.JOB.LIST): \
          start the server with --loadmodule /path/to/libwb_capture.so"
@@ -56,7 +58,7 @@ impl ControlError {
     pub fn redis(url: &str, source: impl Into<SourceError>) -> ControlError {
         ControlError::Redis {
             url: url.to_owned(),
-            source: source.into(),
+            error: source.into(),
         }
     }
 

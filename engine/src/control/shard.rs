@@ -43,9 +43,9 @@ pub async fn shards(url: &str) -> Result<Vec<Shard>, ControlError> {
 impl Shard {
     /// Connects to the server at `url`.
     pub async fn connect(url: &str) -> Result<Shard, ControlError> {
-        let connect = |source| ControlError::Connect {
+        let connect = |error| ControlError::Connect {
             url: url.to_owned(),
-            source,
+            error,
         };
         let client = redis::Client::open(url).map_err(connect)?;
         let config = AsyncConnectionConfig::new()
