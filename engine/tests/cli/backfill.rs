@@ -1,7 +1,8 @@
 //! `wb-engine backfill`: 50,000 keys written before their job was
 //! registered all land in the target through the running engine, across a
-//! backfill killed midway and run again (it resumes from its saved SCAN
-//! cursor); keys of types wb does not map are skipped.
+//! backfill stopped (SIGTERM) and one killed (SIGKILL) midway, each run
+//! again resuming from the saved SCAN cursor; keys of types wb does not
+//! map are skipped.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -74,43 +75,39 @@ fn backfill_lands_every_existing_key_and_resumes_after_being_killed() {
         "{}",
         stderr(&output)
     );
-    // Registered as `run` registers it, with no engine running yet: the
-    // backfill pauses once 10,000 changes wait, and is killed there.
+    // Registered as `run` registers it, with no engine running yet: each
+    // backfill below pauses once its --max-backlog changes wait.
     let _: String = redis::cmd("WB.JOB.SET")
         .arg("legacy")
         .arg("bf:*")
         .query(&mut con)
         .expect("WB.JOB.SET");
-    let log = dir.path().join("backfill.log");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
-        .args([
-            "backfill",
-            "legacy",
-            "--max-backlog",
-            "10000",
-            "--scan-count",
-            "500",
-        ])
-        .env("WB_REDIS_URL", &url)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("wb-engine starts");
-    let paused = wb_tests::wait_until(Duration::from_secs(60), || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("paused: the job's stream holds"))
-    });
-    first.kill().expect("SIGKILL the backfill");
-    let _ = first.wait();
-    let progress = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(paused, "{progress}");
+    // Stopped with SIGTERM while paused: it says how to resume, exit 130.
+    let (status, progress) = paused_then(&url, dir.path(), "10000", "-TERM");
+    assert_eq!(status.code(), Some(130), "{progress}");
     assert!(
         progress.contains("backfill legacy: ~") && progress.contains("keys looked at"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("interrupted after ")
+            && progress.contains("run the same command again to resume (its position is kept in wb:{0}:backfill:legacy)"),
+        "{progress}"
+    );
+    let after_term: usize = state(&mut con)["enqueued"].parse().expect("a count");
+    // Run again, it resumes; killed (SIGKILL) while paused further on.
+    let (_, progress) = paused_then(&url, dir.path(), "20000", "-KILL");
+    assert!(
+        progress.contains("backfill legacy: (resumed) ~"),
         "{progress}"
     );
     let saved = state(&mut con);
     let enqueued: usize = saved["enqueued"].parse().expect("a count");
     assert_ne!(saved["cursor"], "0", "{saved:?}");
-    assert!((10_000..KEYS).contains(&enqueued), "{saved:?}");
+    assert!(
+        (20_000..KEYS).contains(&enqueued) && enqueued > after_term,
+        "{saved:?}"
+    );
     // The changes and the cursor were saved together.
     let queued: usize = redis::cmd("XLEN")
         .arg(STREAM)
@@ -153,4 +150,41 @@ fn backfill_lands_every_existing_key_and_resumes_after_being_killed() {
             Some("31415".to_owned())
         ]]
     );
+}
+
+/// Runs `backfill legacy --max-backlog BACKLOG` until it pauses (no engine
+/// runs, so the stream fills up), then sends it `signal`; its exit status
+/// and stderr.
+fn paused_then(
+    url: &str,
+    dir: &std::path::Path,
+    backlog: &str,
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
+    let log = dir.join(format!("backfill{backlog}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .args([
+            "backfill",
+            "legacy",
+            "--max-backlog",
+            backlog,
+            "--scan-count",
+            "500",
+        ])
+        .env("WB_REDIS_URL", url)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("wb-engine starts");
+    let paused = wb_tests::wait_until(Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("paused: the job's stream holds"))
+    });
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().expect("wb-engine exits");
+    let progress = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(paused, "{progress}");
+    (status, progress)
 }
