@@ -89,46 +89,37 @@ impl Shard {
             .list()
             .await?
             .into_iter()
-            .filter_map(|(job, stream)| {
-                Some(RegisteredJob {
-                    stream: stream?,
-                    ..job
-                })
-            })
+            .filter_map(Listed::registered)
             .collect())
     }
 
     /// Job `name` as this shard's capture module tracks it; an error naming
     /// the jobs it does track when it does not.
     pub async fn job(&mut self, name: &str) -> Result<RegisteredJob, ControlError> {
-        let listed = self.list().await?;
-        match listed.iter().find(|(job, _)| job.name == name) {
-            Some((job, Some(stream))) => Ok(RegisteredJob {
-                stream: stream.clone(),
-                ..job.clone()
-            }),
-            Some((_, None)) => Err(ControlError::NoStream {
+        let mut listed = self.list().await?;
+        let Some(at) = listed.iter().position(|job| job.name == name) else {
+            let names: Vec<&str> = listed.iter().map(|job| job.name.as_str()).collect();
+            return Err(ControlError::NotRegistered {
                 job: name.to_owned(),
                 url: self.url.clone(),
-            }),
-            None => {
-                let names: Vec<&str> = listed.iter().map(|(job, _)| job.name.as_str()).collect();
-                Err(ControlError::NotRegistered {
-                    job: name.to_owned(),
-                    url: self.url.clone(),
-                    registered: if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    },
-                })
-            }
-        }
+                registered: if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                },
+            });
+        };
+        listed
+            .swap_remove(at)
+            .registered()
+            .ok_or_else(|| ControlError::NoStream {
+                job: name.to_owned(),
+                url: self.url.clone(),
+            })
     }
 
-    /// `WB.JOB.LIST`: each job with its stream on this shard, if known (the
-    /// job's `stream` field is a placeholder until then).
-    async fn list(&mut self) -> Result<Vec<(RegisteredJob, Option<JobStream>)>, ControlError> {
+    /// `WB.JOB.LIST`: each job, with its stream on this shard if known.
+    async fn list(&mut self) -> Result<Vec<Listed>, ControlError> {
         let reply: Value = match redis::cmd("WB.JOB.LIST").query_async(&mut self.con).await {
             Ok(reply) => reply,
             Err(e) if is_unknown_command(&e) => {
@@ -150,25 +141,37 @@ impl Shard {
             let [name, pattern, excluded, stream] = parts.as_slice() else {
                 return Err(bad());
             };
-            let name = text(name).ok_or_else(bad)?;
-            let pattern = bytes(pattern).ok_or_else(bad)?;
-            let excluded = match excluded {
-                Value::Array(events) => events.iter().filter_map(text).collect(),
-                _ => return Err(bad()),
-            };
-            let stream = text(stream).and_then(|s| JobStream::parse(&s));
-            let placeholder = JobStream::new("", name.as_str());
-            jobs.push((
-                RegisteredJob {
-                    name,
-                    pattern,
-                    excluded,
-                    stream: placeholder,
+            jobs.push(Listed {
+                name: text(name).ok_or_else(bad)?,
+                pattern: bytes(pattern).ok_or_else(bad)?,
+                excluded: match excluded {
+                    Value::Array(events) => events.iter().filter_map(text).collect(),
+                    _ => return Err(bad()),
                 },
-                stream,
-            ));
+                stream: text(stream).and_then(|s| JobStream::parse(&s)),
+            });
         }
         Ok(jobs)
+    }
+}
+
+/// One row of `WB.JOB.LIST`.
+struct Listed {
+    name: String,
+    pattern: Vec<u8>,
+    excluded: Vec<String>,
+    /// `None` until the shard knows its slots (cluster mode).
+    stream: Option<JobStream>,
+}
+
+impl Listed {
+    fn registered(self) -> Option<RegisteredJob> {
+        Some(RegisteredJob {
+            stream: self.stream?,
+            name: self.name,
+            pattern: self.pattern,
+            excluded: self.excluded,
+        })
     }
 }
 
