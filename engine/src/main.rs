@@ -2,7 +2,7 @@
 //! subcommand in `cli/`; errors go to stderr with their whole chain.
 //!
 //! Exit codes: 0 success; 1 a failure (invalid project, failing test case,
-//! an error); 2 a usage error (clap).
+//! an error); 2 a usage error (clap); 130 a backfill interrupted (resumable).
 
 mod cli;
 
@@ -12,7 +12,15 @@ use clap::{Parser, Subcommand};
 
 /// wb: Redis write-behind with WebAssembly transforms.
 #[derive(Parser)]
-#[command(name = "wb-engine", version, about)]
+#[command(
+    name = "wb-engine",
+    version,
+    about,
+    after_help = "Exit codes: 0 success; 1 a failure (printed with its cause); 2 a usage error; \
+                  130 a backfill interrupted (run it again to resume).\n\
+                  Commands that talk to Redis take --redis-url or WB_REDIS_URL \
+                  (default redis://127.0.0.1:6379)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,6 +41,23 @@ enum Command {
     /// changes to the target until stopped (SIGINT or SIGTERM: the batch in
     /// flight finishes and is acknowledged first).
     Run(cli::run::Args),
+    /// Prints the changes a job will process next (or one key's latest
+    /// change) and the row ops it makes of them, without writing or
+    /// acknowledging anything.
+    Trace(cli::trace::Args),
+    /// A job's dead-letter queue: list, replay (send the keys through the
+    /// job again) or purge.
+    Dlq(cli::dlq::Args),
+    /// Enqueues the keys that existed before a job (SCAN with its pattern)
+    /// as changes for the running engine; shows progress; interruptible and
+    /// resumable.
+    Backfill(cli::backfill::Args),
+    /// Prints CREATE TABLE statements for a job's target tables, in the
+    /// dialect of each output's connection (PostgreSQL or SQLite).
+    Schema(cli::schema::Args),
+    /// Writes a new project: config.yaml, one job with test cases, and a
+    /// Rust transform crate that builds against wb's guest SDK.
+    Scaffold(cli::scaffold::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +75,11 @@ fn main() -> ExitCode {
         Command::Compile(args) => cli::compile::compile(args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => cli::test::test(args),
         Command::Run(args) => cli::run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Trace(args) => cli::trace::trace(args).map(|()| ExitCode::SUCCESS),
+        Command::Dlq(args) => cli::dlq::dlq(args).map(|()| ExitCode::SUCCESS),
+        Command::Backfill(args) => cli::backfill::backfill(args),
+        Command::Schema(args) => cli::schema::schema(args).map(|()| ExitCode::SUCCESS),
+        Command::Scaffold(args) => cli::scaffold::scaffold(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("wb-engine: {e:#}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::{JobPlan, PlannedComponent};
 use crate::config::{
-    nth_line_of, unknown_connections, ConfigError, EnvString, PortValue, Settings,
+    closest_name, nth_line_of, unknown_connections, ConfigError, EnvString, PortValue, Settings,
 };
 
 /// A project whose files are all valid.
@@ -45,6 +45,16 @@ impl fmt::Display for ProjectProblems {
 }
 
 impl std::error::Error for ProjectProblems {}
+
+/// A job name that is not one of the project's.
+#[derive(Debug, thiserror::Error)]
+#[error("{dir} has no job '{name}' (its jobs: {known}){hint}")]
+pub struct UnknownJob {
+    pub name: String,
+    pub dir: String,
+    pub known: String,
+    pub hint: String,
+}
 
 impl Project {
     /// Reads `dir/config.yaml` and every `dir/jobs/*.yaml` (and `*.yml`;
@@ -129,6 +139,25 @@ impl Project {
             }),
             _ => Err(ProjectProblems(problems)),
         }
+    }
+}
+
+impl Project {
+    /// The job named `name` (a job's name is its file's stem, or its
+    /// folder's name for a `job.yaml`).
+    pub fn job(&self, name: &str) -> Result<&JobPlan, UnknownJob> {
+        if let Some(job) = self.jobs.iter().find(|j| j.name == name) {
+            return Ok(job);
+        }
+        let names: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
+        Err(UnknownJob {
+            name: name.to_owned(),
+            dir: self.dir.join("jobs").display().to_string(),
+            known: names.join(", "),
+            hint: closest_name(name, names.iter().copied())
+                .map(|n| format!(" (did you mean '{n}'?)"))
+                .unwrap_or_default(),
+        })
     }
 }
 
@@ -240,6 +269,12 @@ mod tests {
         let project = Project::load(&dir.0).unwrap();
         assert_eq!(project.jobs.len(), 1);
         assert_eq!(project.jobs[0].name, "users");
+        assert_eq!(project.job("users").unwrap().name, "users");
+        let err = project.job("user").unwrap_err().to_string();
+        assert!(
+            err.ends_with("has no job 'user' (its jobs: users) (did you mean 'users'?)"),
+            "{err}"
+        );
         assert_eq!(project.warnings.len(), 1);
         let warning = project.warnings[0].to_string();
         assert!(

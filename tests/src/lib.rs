@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -252,6 +253,11 @@ impl Server {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     fn try_connection(&self) -> redis::RedisResult<redis::Connection> {
         redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
     }
@@ -301,6 +307,36 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A Valkey server (capture module and RedisJSON loaded) shared by every
+/// test of one test binary: started on first use, stopped when the test
+/// process exits. A static is never dropped, so a watchdog shell waits for
+/// the test process to end (however it ends) and then kills the server and
+/// removes its directory. Tests that share it keep to job names and key
+/// prefixes of their own, and never flush it.
+pub fn shared_server() -> &'static Server {
+    static SHARED: OnceLock<Server> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let server = Server::start(ServerOptions::new(Flavor::Valkey));
+        if let Some(pid) = server.pid() {
+            let watchdog = Command::new("sh")
+                .arg("-c")
+                .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; kill -9 "$2"; rm -rf "$3""#)
+                .arg("wb-test-watchdog")
+                .arg(std::process::id().to_string())
+                .arg(pid.to_string())
+                .arg(server.dir.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            if let Err(e) = watchdog {
+                eprintln!("could not start the shared server's watchdog ({e}): kill pid {pid} by hand");
+            }
+        }
+        server
+    })
 }
 
 /// Runs one command given as words; panics with the command if it fails.

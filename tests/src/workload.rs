@@ -277,6 +277,31 @@ pub async fn events(target: &TargetDb) -> Vec<TextRow> {
     rows
 }
 
+/// Waits until the mirrored tables of `db` equal what Redis holds now
+/// (read once, at the start); `Err` with the difference after `timeout`.
+pub async fn converge(
+    db: &TargetDb,
+    con: &mut redis::Connection,
+    timeout: Duration,
+) -> Result<Tables, String> {
+    let want = expected(con);
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let got = actual(db).await;
+        if got == want {
+            return Ok(want);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{} never matched Redis within {timeout:?}:\n{}",
+                db.label(),
+                difference(&want, &got)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A readable account of where `got` differs from `want`: row counts, and
 /// the first rows missing and unexpected in each table.
 pub fn difference(want: &Tables, got: &Tables) -> String {

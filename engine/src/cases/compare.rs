@@ -6,7 +6,7 @@ use crate::transform::{Cell, Column, OpKind, RowOp};
 /// One line per op: kind, table, connection (only when `with_connection`),
 /// then key and value columns sorted by name, cells typed (`"1"` is text,
 /// `1` an integer). Two ops are equal for a case when their lines are.
-pub(crate) fn render(op: &RowOp<'_>, with_connection: bool) -> String {
+pub fn render(op: &RowOp<'_>, with_connection: bool) -> String {
     let kind = match op.kind {
         OpKind::Upsert => "upsert",
         OpKind::Delete => "delete",

@@ -37,6 +37,7 @@ mod compare;
 mod file;
 mod value;
 
+pub use compare::render as render_op;
 pub use file::{Case, CaseValue, CasesFile, ExpectedOp};
 
 use crate::config::ConfigError;

@@ -5,16 +5,15 @@ use std::path::PathBuf;
 use tokio::sync::watch;
 use wb_engine::project::Project;
 
-use super::MapperArgs;
+use super::{wait_for_signal, MapperArgs, RedisArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The project directory: config.yaml and jobs/*.yaml.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// The Redis/Valkey primary to read from.
-    #[arg(long, env = "WB_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
+    #[command(flatten)]
+    redis: RedisArgs,
     #[command(flatten)]
     mapper: MapperArgs,
 }
@@ -25,7 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let mapper = args.mapper.path()?;
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
@@ -33,7 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!("stopping: finishing the batch in flight");
             let _ = stop.send(true);
         });
-        let stats = wb_engine::run::run(&project, &args.redis_url, &mapper, stopped).await?;
+        let stats = wb_engine::run::run(&project, &args.redis.redis_url, &mapper, stopped).await?;
         tracing::info!(
             batches = stats.batches,
             entries = stats.entries,
@@ -48,19 +47,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -1,7 +1,20 @@
-//! The control plane's keys in Redis: names derived from job streams, and
-//! the dead-letter queue.
+//! The control plane: wb's own keys in Redis (names derived from job
+//! streams, the dead-letter queue, backfill cursors) and the commands that
+//! work on them without a project directory's engine: `trace`, `dlq`,
+//! `backfill`; and the commands that write a project's files: `schema`
+//! and `scaffold`.
 
+pub mod backfill;
 pub mod dlq;
+pub mod enqueue;
+pub mod entries;
+mod error;
 mod naming;
+pub mod scaffold;
+pub mod schema;
+mod shard;
+pub mod trace;
 
+pub use error::ControlError;
 pub use naming::JobStream;
+pub use shard::{shards, RegisteredJob, Shard};

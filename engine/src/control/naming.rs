@@ -13,6 +13,14 @@ pub struct JobStream {
 }
 
 impl JobStream {
+    /// Job `job`'s stream on the shard whose hashtag is `tag`.
+    pub fn new(tag: impl Into<String>, job: impl Into<String>) -> JobStream {
+        JobStream {
+            tag: tag.into(),
+            job: job.into(),
+        }
+    }
+
     /// Parses `wb:{TAG}:changes:JOB`; `None` for any other name.
     pub fn parse(stream: &str) -> Option<JobStream> {
         let rest = stream.strip_prefix("wb:{")?;
@@ -36,6 +44,12 @@ impl JobStream {
     pub fn dead_letters(&self) -> String {
         format!("wb:{{{}}}:dlq:{}", self.tag, self.job)
     }
+
+    /// Where an interrupted `wb-engine backfill` of the job on this shard
+    /// keeps its SCAN cursor and counts, so that it can resume.
+    pub fn backfill_state(&self) -> String {
+        format!("wb:{{{}}}:backfill:{}", self.tag, self.job)
+    }
 }
 
 #[cfg(test)]
@@ -49,6 +63,8 @@ mod tests {
         assert_eq!(s.tag, "0");
         assert_eq!(s.stream(), "wb:{0}:changes:users");
         assert_eq!(s.dead_letters(), "wb:{0}:dlq:users");
+        assert_eq!(s.backfill_state(), "wb:{0}:backfill:users");
+        assert_eq!(JobStream::new("0", "users"), s);
         let dotted = JobStream::parse("wb:{123}:changes:a.b-c").expect("a job stream");
         assert_eq!(dotted.job, "a.b-c");
         for bad in [

@@ -90,6 +90,22 @@ impl PreparedBatch {
     pub fn last_id(&self) -> Option<StreamId> {
         self.last_id
     }
+
+    /// The changes given to the transform, in order (a flush first).
+    pub fn changes(&self) -> &[ChangeData] {
+        &self.changes
+    }
+
+    /// The transform's outcome for each of [`PreparedBatch::changes`].
+    pub fn output(&self) -> &BatchOutput {
+        &self.output
+    }
+
+    /// Changes rejected before the transform (unreadable values, malformed
+    /// entries).
+    pub fn dead_letters(&self) -> &[DeadLetter] {
+        &self.dead_letters
+    }
 }
 
 /// Coalesces `read` (entries of `stream`), reads the current values of its
@@ -250,7 +266,7 @@ pub async fn write<S: Sink>(
                 .ops
                 .iter()
                 .find(|t| t.change == rejection.change)
-                .map(|t| format!("{:?}", t.op));
+                .map(|t| dlq::row_text(&t.op));
             dead_letters.push(change_letter(
                 &changes[rejection.change],
                 Stage::Write,

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{Connection, ConnectionKind, EnvString, PortValue};
+use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
 use crate::pipeline::{PipelineError, ShardWorker, WorkerSettings, WorkerStats};
 use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
@@ -58,7 +58,11 @@ pub async fn run(
     let applier = &project.settings.applier;
     let settings = WorkerSettings {
         read_batch_size: applier.read_batch_size,
-        dlq_max_messages: applier.dlq_max_messages,
+        // `ignore`: bad records are logged and dropped, none is kept.
+        dlq_max_messages: match applier.error_handling {
+            ErrorHandling::Dlq => applier.dlq_max_messages,
+            ErrorHandling::Ignore => 0,
+        },
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
         ..WorkerSettings::default()
     };

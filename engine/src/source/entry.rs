@@ -26,6 +26,31 @@ impl KeyKind {
             other => KeyKind::Other(other.to_owned()),
         }
     }
+
+    /// From the reply of `TYPE` (RedisJSON's type is `ReJSON-RL`).
+    pub fn from_type_name(name: &str) -> KeyKind {
+        match name {
+            "ReJSON-RL" => KeyKind::Json,
+            other => KeyKind::from_label(other),
+        }
+    }
+
+    /// The entry's `type` label, as the capture module writes it.
+    pub fn label(&self) -> &str {
+        match self {
+            KeyKind::Hash => "hash",
+            KeyKind::Set => "set",
+            KeyKind::SortedSet => "zset",
+            KeyKind::Json => "json",
+            KeyKind::None => "none",
+            KeyKind::Other(other) => other,
+        }
+    }
+
+    /// Whether wb maps keys of this kind (or the key is gone).
+    pub fn is_mapped(&self) -> bool {
+        !matches!(self, KeyKind::Other(_))
+    }
 }
 
 /// One stream entry: a change to one key (or a flush of all keys).
@@ -44,5 +69,28 @@ pub use wb_abi::FLUSH_EVENT;
 impl Captured {
     pub fn is_flush(&self) -> bool {
         self.event == FLUSH_EVENT
+    }
+
+    /// An entry from its fields; `None` when a field the module always
+    /// writes is missing or not text where it must be.
+    pub fn from_fields<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        id: StreamId,
+        fields: &[(F, V)],
+    ) -> Option<Captured> {
+        let field = |name: &[u8]| {
+            fields
+                .iter()
+                .find(|(n, _)| n.as_ref() == name)
+                .map(|(_, v)| v.as_ref())
+        };
+        let key = field(b"key")?.to_vec();
+        let event = std::str::from_utf8(field(b"event")?).ok()?.to_owned();
+        let kind = KeyKind::from_label(std::str::from_utf8(field(b"type")?).ok()?);
+        Some(Captured {
+            id,
+            key,
+            event,
+            kind,
+        })
     }
 }

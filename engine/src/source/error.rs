@@ -83,6 +83,15 @@ impl SourceError {
         }
     }
 
+    pub(crate) fn reply(command: &'static str, reply: &redis::Value) -> SourceError {
+        let mut shown = format!("{reply:?}");
+        shown.truncate(200);
+        SourceError::Reply {
+            command,
+            reply: shown,
+        }
+    }
+
     pub(crate) fn io(context: &'static str, source: std::io::Error) -> SourceError {
         SourceError::Io { context, source }
     }

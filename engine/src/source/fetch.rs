@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use redis::aio::ConnectionLike;
+use redis::{Pipeline, Value};
 use wb_abi::ValueData;
 
 use super::entry::{Captured, KeyKind};
@@ -30,7 +32,8 @@ pub async fn fetch_values(
         .collect();
     if !retry.is_empty() {
         let again: Vec<Captured> = retry.iter().map(|&i| changes[i].clone()).collect();
-        let actual = key_types(con, &again).await?;
+        let keys: Vec<&[u8]> = again.iter().map(|c| c.key.as_slice()).collect();
+        let actual = key_kinds(con, &keys).await?;
         let reread = read_as(con, &again, &actual).await?;
         for (slot, value) in retry.into_iter().zip(reread) {
             values[slot] = value;
@@ -98,22 +101,24 @@ async fn read_as(
     Ok(reads)
 }
 
-/// The types of keys, in one pipeline.
-async fn key_types(
-    con: &mut WireConnection,
-    changes: &[Captured],
+/// The type of each of `keys` now, in one pipeline (`TYPE`).
+pub async fn key_kinds<C: ConnectionLike, K: AsRef<[u8]>>(
+    con: &mut C,
+    keys: &[K],
 ) -> Result<Vec<KeyKind>, SourceError> {
-    let mut commands = Commands::new();
-    for change in changes {
-        commands.push(&[b"TYPE", &change.key]);
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut replies = con.exchange(&commands, Duration::ZERO).await?;
-    changes
-        .iter()
-        .map(|_| match replies.next_item()? {
-            Item::Simple(b"ReJSON-RL") => Ok(KeyKind::Json),
-            Item::Simple(t) => Ok(KeyKind::from_label(&String::from_utf8_lossy(t))),
-            other => Err(SourceError::unexpected("TYPE", other)),
+    let mut pipe = Pipeline::new();
+    for key in keys {
+        pipe.add_command(redis::cmd("TYPE").arg(key.as_ref()).clone());
+    }
+    let replies = con.req_packed_commands(&pipe, 0, keys.len()).await?;
+    replies
+        .into_iter()
+        .map(|reply| match reply {
+            Value::SimpleString(t) => Ok(KeyKind::from_type_name(&t)),
+            other => Err(SourceError::reply("TYPE", &other)),
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 
-use super::entry::{Captured, KeyKind};
+use super::entry::Captured;
 use super::error::SourceError;
 use super::id::StreamId;
 use super::resp::{Commands, Item, Replies};
@@ -223,7 +223,7 @@ pub async fn acknowledge<C: ConnectionLike>(
 
 /// Parses an XREADGROUP reply: nil when the block timed out, else an
 /// array of `[stream, [[id, [field, value, ...]], ...]]`.
-fn parse_read_reply(replies: &mut Replies<'_>) -> Result<Vec<StreamRead>, SourceError> {
+fn parse_read_reply<'a>(replies: &mut Replies<'a>) -> Result<Vec<StreamRead>, SourceError> {
     const READ: &str = "XREADGROUP";
     let streams = match replies.next_item()? {
         Item::Nil => return Ok(Vec::new()),
@@ -231,6 +231,7 @@ fn parse_read_reply(replies: &mut Replies<'_>) -> Result<Vec<StreamRead>, Source
         other => return Err(SourceError::unexpected(READ, other)),
     };
     let mut reads = Vec::with_capacity(streams);
+    let mut fields = Vec::new();
     for _ in 0..streams {
         if replies.next_item()? != Item::Array(2) {
             return Err(SourceError::Reply {
@@ -252,7 +253,7 @@ fn parse_read_reply(replies: &mut Replies<'_>) -> Result<Vec<StreamRead>, Source
             ..StreamRead::default()
         };
         for _ in 0..entries {
-            parse_entry(replies, &mut read)?;
+            parse_entry(replies, &mut read, &mut fields)?;
         }
         reads.push(read);
     }
@@ -261,7 +262,12 @@ fn parse_read_reply(replies: &mut Replies<'_>) -> Result<Vec<StreamRead>, Source
 
 /// One entry, `[id, [field, value, ...]]`, or `[id, nil]` for a pending
 /// entry deleted from the stream before it was processed.
-fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), SourceError> {
+/// `fields` is scratch space, reused from one entry to the next.
+fn parse_entry<'a>(
+    replies: &mut Replies<'a>,
+    read: &mut StreamRead,
+    fields: &mut Vec<(&'a [u8], &'a [u8])>,
+) -> Result<(), SourceError> {
     const ENTRY: &str = "XREADGROUP entry";
     if replies.next_item()? != Item::Array(2) {
         return Err(SourceError::Reply {
@@ -275,7 +281,7 @@ fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), S
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| SourceError::unexpected(ENTRY, id_item))?;
-    let fields = match replies.next_item()? {
+    let count = match replies.next_item()? {
         Item::Nil => {
             read.vanished.push(id);
             return Ok(());
@@ -283,13 +289,13 @@ fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), S
         Item::Array(n) => n,
         other => return Err(SourceError::unexpected(ENTRY, other)),
     };
-    let (mut key, mut event, mut kind) = (None, None, None);
+    fields.clear();
     let mut not_text = false;
     let mut items = 0;
-    while items < fields {
+    while items < count {
         let field = replies.next_item()?;
         items += 1;
-        let value = if items < fields {
+        let value = if items < count {
             items += 1;
             replies.next_item()?
         } else {
@@ -301,12 +307,7 @@ fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), S
             }
         }
         match (field, value) {
-            (Item::Bulk(f), Item::Bulk(v)) => match f {
-                b"key" => key = Some(v),
-                b"event" => event = std::str::from_utf8(v).ok(),
-                b"type" => kind = std::str::from_utf8(v).ok().map(KeyKind::from_label),
-                _ => {}
-            },
+            (Item::Bulk(f), Item::Bulk(v)) => fields.push((f, v)),
             _ => not_text = true,
         }
     }
@@ -315,14 +316,9 @@ fn parse_entry(replies: &mut Replies<'_>, read: &mut StreamRead) -> Result<(), S
             .push((id, "a field or value is not a string".to_owned()));
         return Ok(());
     }
-    match (key, event, kind) {
-        (Some(key), Some(event), Some(kind)) => read.entries.push(Captured {
-            id,
-            key: key.to_vec(),
-            event: event.to_owned(),
-            kind,
-        }),
-        _ => read
+    match Captured::from_fields(id, fields) {
+        Some(captured) => read.entries.push(captured),
+        None => read
             .malformed
             .push((id, "missing the key, event or type field".to_owned())),
     }

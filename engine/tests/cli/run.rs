@@ -2,27 +2,20 @@
 //! module, a SQLite target.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wb_tests::redis;
 use wb_tests::{guests, workspace_root, Flavor, Server, ServerOptions, TempDir};
 
-use crate::mapper;
+use crate::{mapper, wait_for_jobs, Engine};
 
-fn engine(project: &Path, server: &Server, db: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wb-engine"))
-        .arg("run")
-        .arg("--dir")
-        .arg(project)
-        .arg("--mapper")
-        .arg(mapper())
-        .env("WB_REDIS_URL", server.url())
-        .env("WB_SQLITE_PATH", db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wb-engine starts")
+fn engine(project: &Path, server: &Server, db: &Path) -> Engine {
+    Engine::start(
+        project,
+        &server.url(),
+        &[("WB_SQLITE_PATH", db.as_os_str())],
+    )
 }
 
 fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
@@ -34,36 +27,6 @@ fn rows(db: &Path) -> Vec<(String, Option<String>, Option<String>)> {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
-}
-
-fn terminate(child: Child) -> (bool, String) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let output = child.wait_with_output().expect("wb-engine exits");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Waits until the engine has registered its job with the capture module.
-fn wait_for_registration(con: &mut redis::Connection) {
-    wait_for_jobs(con, 1);
-}
-
-/// Waits until the engine has registered `count` jobs: a change to the
-/// keys of a job not registered yet is not recorded.
-fn wait_for_jobs(con: &mut redis::Connection, count: usize) {
-    let registered = (0..500).any(|_| {
-        let streams: Vec<String> = redis::cmd("WB.STREAMS").query(con).unwrap_or_default();
-        if streams.len() < count {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        streams.len() >= count
-    });
-    assert!(registered, "the engine did not register its {count} job(s)");
 }
 
 #[test]
@@ -79,7 +42,7 @@ fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
     let project = workspace_root().join("jobs/quickstart");
     let child = engine(&project, &server, &db);
     // The engine registers the job; wait for it before writing.
-    wait_for_registration(&mut con);
+    wait_for_jobs(&mut con, &["users"]);
     let _: () = redis::cmd("HSET")
         .arg("user:1")
         .arg(&[
@@ -122,7 +85,7 @@ fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
     while rows(&db) != want[..1] && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (ok, log) = terminate(child);
+    let (ok, log) = child.stop();
     assert_eq!(rows(&db), want[..1], "engine log:\n{log}");
     assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
     assert!(log.contains("stopped"), "{log}");
@@ -191,7 +154,7 @@ fn run_runs_a_job_whose_wasm_step_writes_the_rows() {
     )
     .expect("write");
     let child = engine(dir.path(), &server, &db);
-    wait_for_registration(&mut con);
+    wait_for_jobs(&mut con, &["customers"]);
     for (key, fields) in [
         (
             "customer:1",
@@ -243,7 +206,7 @@ fn run_runs_a_job_whose_wasm_step_writes_the_rows() {
     while rows() != want && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (ok, log) = terminate(child);
+    let (ok, log) = child.stop();
     assert_eq!(rows(), want, "engine log:\n{log}");
     assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
 }
@@ -288,7 +251,7 @@ async fn run_writes_each_job_to_its_own_connection() {
     )
     .expect("write");
     let child = engine(dir.path(), &server, &db);
-    wait_for_jobs(&mut con, 2);
+    wait_for_jobs(&mut con, &["users", "orders"]);
     for (key, field, value) in [
         ("user:1", "name", "Ann"),
         ("order:7", "total", "12.50"),
@@ -318,7 +281,7 @@ async fn run_writes_each_job_to_its_own_connection() {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (ok, log) = terminate(child);
+    let (ok, log) = child.stop();
     assert_eq!(users(), want_users, "engine log:\n{log}");
     assert_eq!(pg.rows(orders_sql).await, want_orders, "engine log:\n{log}");
     assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
@@ -391,7 +354,7 @@ fn run_runs_wasm_steps_before_declarative_outputs() {
     let job = crate::test::normalize_contacts_job(&dir.path().join("jobs"));
     std::fs::rename(&job, dir.path().join("jobs/contacts.yaml")).expect("rename");
     let child = engine(dir.path(), &server, &db);
-    wait_for_registration(&mut con);
+    wait_for_jobs(&mut con, &["contacts"]);
     for (key, fields) in [
         (
             "contact:1",
@@ -452,7 +415,7 @@ fn run_runs_wasm_steps_before_declarative_outputs() {
     while (rows() != want || dlq().is_empty()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (ok, log) = terminate(child);
+    let (ok, log) = child.stop();
     assert_eq!(rows(), want, "engine log:\n{log}");
     let dead = format!("{:?}", dlq());
     assert!(

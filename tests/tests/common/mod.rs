@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -143,22 +143,7 @@ impl Target {
         con: &mut redis::Connection,
         timeout: Duration,
     ) -> Result<Tables, String> {
-        let want = workload::expected(con);
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = workload::actual(&self.db).await;
-            if got == want {
-                return Ok(want);
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{} never matched Redis within {timeout:?}:\n{}",
-                    self.db.label(),
-                    workload::difference(&want, &got)
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        workload::converge(&self.db, con, timeout).await
     }
 }
 
