@@ -6,14 +6,17 @@ use crate::transform::TransformError;
 
 /// Why a batch was not completed. Its entries stay pending in the stream and
 /// are read again: nothing is lost, and nothing is acknowledged early.
+///
+/// The stage's error is part of the message and not a `source`, so that a
+/// report of the whole chain (`{:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("reading from Redis: {0}")]
-    Source(#[from] SourceError),
+    Source(SourceError),
     #[error("transforming: {0}")]
-    Transform(#[from] TransformError),
+    Transform(TransformError),
     #[error("writing to the target: {0}")]
-    Sink(#[from] SinkError),
+    Sink(SinkError),
     /// A stream of a job the worker was not given (streams are filtered by
     /// job when a session starts, so this is a bug).
     #[error("no transform for job '{0}'")]
@@ -30,5 +33,23 @@ impl PipelineError {
             PipelineError::Sink(e) => e.is_transient(),
             PipelineError::UnknownJob(_) => false,
         }
+    }
+}
+
+impl From<SourceError> for PipelineError {
+    fn from(e: SourceError) -> Self {
+        PipelineError::Source(e)
+    }
+}
+
+impl From<TransformError> for PipelineError {
+    fn from(e: TransformError) -> Self {
+        PipelineError::Transform(e)
+    }
+}
+
+impl From<SinkError> for PipelineError {
+    fn from(e: SinkError) -> Self {
+        PipelineError::Sink(e)
     }
 }

@@ -14,11 +14,12 @@ const TRANSIENT_CODES: &[&str] = &[
     "READONLY",
 ];
 
-/// Why reading from Redis failed.
+/// Why reading from Redis failed. The cause is part of the message rather
+/// than a `source`, so that a report of the whole chain says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("redis: {0}")]
-    Redis(#[from] RedisError),
+    Redis(RedisError),
     #[error("unexpected reply to {command}: {reply}")]
     Reply {
         command: &'static str,
@@ -31,17 +32,29 @@ pub enum SourceError {
         code: String,
         message: String,
     },
-    #[error("redis: {context}: {source}")]
+    #[error("redis: {context}: {error}")]
     Io {
         context: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("redis: timed out {0}")]
     TimedOut(&'static str),
     #[error("redis: {0}")]
-    Protocol(#[from] ProtocolError),
+    Protocol(ProtocolError),
     #[error("redis: {0}")]
     Unsupported(String),
+}
+
+impl From<RedisError> for SourceError {
+    fn from(e: RedisError) -> Self {
+        SourceError::Redis(e)
+    }
+}
+
+impl From<ProtocolError> for SourceError {
+    fn from(e: ProtocolError) -> Self {
+        SourceError::Protocol(e)
+    }
 }
 
 impl SourceError {
@@ -92,8 +105,8 @@ impl SourceError {
         }
     }
 
-    pub(crate) fn io(context: &'static str, source: std::io::Error) -> SourceError {
-        SourceError::Io { context, source }
+    pub(crate) fn io(context: &'static str, error: std::io::Error) -> SourceError {
+        SourceError::Io { context, error }
     }
 
     /// An error reply (`CODE message`) to `command`.

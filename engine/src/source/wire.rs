@@ -266,7 +266,7 @@ fn server_error(error: &[u8]) -> redis::RedisResult<Value> {
 fn into_redis_error(e: SourceError) -> redis::RedisError {
     match e {
         SourceError::Redis(e) => e,
-        SourceError::Io { source, .. } => source.into(),
+        SourceError::Io { error, .. } => error.into(),
         SourceError::TimedOut(what) => {
             std::io::Error::new(std::io::ErrorKind::TimedOut, format!("timed out {what}")).into()
         }
