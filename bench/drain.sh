@@ -85,6 +85,10 @@ valkey_cpu=$(echo "$(cpu_of valkey-server) - $valkey_cpu0" | bc -l)
 pg_cpu=$(echo "$(cpu_of postgres) - $pg_cpu0" | bc -l)
 engine_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$engine_pid/stat")
 engine_stop
+# Where Valkey's time went, by command (its own accounting, microseconds).
+commandstats=$(redis-cli -p "$port" INFO commandstats | tr -d '\r' |
+  awk -F'[:=,]' '/^cmdstat_(xreadgroup|hgetall|xack|xtrim|xadd|type)/ {
+    sub("cmdstat_", "", $1); printf "%s %d calls %.2f s; ", $1, $3, $5 / 1e6 }')
 pending=$(redis-cli -p "$port" XPENDING 'wb:{0}:changes:drain' wb | head -n 1)
 engine_s=$(echo "$end - $start" | bc -l)
 
@@ -114,4 +118,5 @@ echo
 echo "engine time by stage: $stage_timings"
 printf 'CPU seconds during the drain: engine %.2f, valkey %.2f, postgres %.2f (all its processes); during the raw load: postgres %.2f\n' \
   "$engine_cpu" "$valkey_cpu" "$pg_cpu" "$pg_raw"
+echo "Valkey by command (during the load and the drain): $commandstats"
 echo "(other processes on the machine: load average $(cut -d' ' -f1-3 /proc/loadavg))"
