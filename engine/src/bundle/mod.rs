@@ -43,6 +43,7 @@ mod plan;
 pub use error::BundleError;
 pub use file::Bundle;
 pub use hash::content_hash;
+pub(crate) use hash::hex;
 pub use manifest::{
     BundleOutput, BundleSource, ComponentInfo, ComponentKind, Manifest, FORMAT_VERSION, WIT_PACKAGE,
 };

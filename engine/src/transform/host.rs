@@ -10,6 +10,7 @@ use wb_abi::{encode_changes, ChangeData};
 use super::bindings::step::{Step, StepPre};
 use super::bindings::{Transform, TransformPre};
 use super::bisect::{run_split, CallFailure, Outcomes};
+use super::cache::CompileCache;
 use super::error::TransformError;
 use super::limits::Limits;
 use super::output::BatchOutput;
@@ -28,6 +29,8 @@ pub struct WasmHost {
     /// linker cannot define it twice, so steps get their own.
     step_linker: Linker<HostState>,
     ticker: Arc<EpochTicker>,
+    /// Compiled components kept between runs.
+    cache: CompileCache,
 }
 
 impl WasmHost {
@@ -56,6 +59,7 @@ impl WasmHost {
             linker,
             step_linker,
             ticker: Arc::new(ticker),
+            cache: CompileCache::from_env(),
         })
     }
 
@@ -130,10 +134,12 @@ impl WasmHost {
     }
 
     fn compile(&self, job: &str, wasm: &[u8]) -> Result<Component, TransformError> {
-        Component::new(&self.engine, wasm).map_err(|e| TransformError::Compile {
-            job: job.to_string(),
-            reason: format!("{e:#}"),
-        })
+        self.cache
+            .load_or_compile(&self.engine, wasm)
+            .map_err(|e| TransformError::Compile {
+                job: job.to_string(),
+                reason: format!("{e:#}"),
+            })
     }
 
     fn sandbox(&self, job: &str, limits: Limits) -> Sandbox {

@@ -34,6 +34,7 @@
 
 mod bindings;
 mod bisect;
+mod cache;
 mod error;
 mod host;
 mod limits;
@@ -44,6 +45,7 @@ mod step;
 mod ticker;
 mod typed;
 
+pub use cache::CompileCache;
 pub use error::TransformError;
 pub use host::{WasmHost, WasmTransform};
 pub use limits::Limits;
