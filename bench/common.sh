@@ -23,14 +23,15 @@ cleanup() {
 trap cleanup EXIT
 
 # A project in $work/project whose PostgreSQL connection is `target`;
-# the caller writes its job files into $work/project/jobs.
+# the caller writes its job files into $work/project/jobs. $1, if given, is
+# the read_batch_size (else the engine's default).
 project_config() {
   mkdir -p "$work/project/jobs"
-  cat > "$work/project/config.yaml" <<YAML
-connections:
-  target: {type: postgresql, host: 127.0.0.1, port: 5432, database: test, user: postgres}
-applier: {read_batch_size: ${1:-1000}}
-YAML
+  {
+    echo "connections:"
+    echo "  target: {type: postgresql, host: 127.0.0.1, port: 5432, database: test, user: postgres}"
+    if [ -n "${1:-}" ]; then echo "applier: {read_batch_size: $1}"; fi
+  } > "$work/project/config.yaml"
 }
 
 valkey_start() {

@@ -7,7 +7,8 @@
 # Also reports the engine's peak resident memory (VmHWM) during the drain.
 #
 # Usage: bench/drain.sh [changes]   (default 200000)
-#        WB_READ_BATCH_SIZE=N sets the engine's read_batch_size (default 1000).
+#        WB_READ_BATCH_SIZE=N sets the engine's read_batch_size (default: the
+#        engine's own, 2000).
 # Needs: scripts/setup.sh done; cargo build --release -p wb-capture -p wb-engine;
 #        the mapper component (scripts/quickstart.sh builds it).
 set -euo pipefail
@@ -20,7 +21,7 @@ $pg -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS wb_drain CASCAD
         CREATE TABLE wb_drain.users (user_id text PRIMARY KEY, $cols);
         CREATE TABLE wb_drain.raw (user_id text PRIMARY KEY, $cols);"
 
-project_config "${WB_READ_BATCH_SIZE:-1000}"
+project_config "${WB_READ_BATCH_SIZE:-}"
 cat > "$work/project/jobs/drain.yaml" <<YAML
 source: {redis: {key_pattern: "user:*"}}
 output:
