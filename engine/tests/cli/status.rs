@@ -241,6 +241,33 @@ fn jobs_lists_describes_and_removes_what_the_capture_module_tracks() {
         stdout(&output)
     );
 
+    // status --live: a sample a second, rates from the second on, until
+    // SIGINT.
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .args(["status", "jobslisted", "--live", "--json"])
+        .env("WB_REDIS_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wb-engine status --live starts");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        live.stdout.take().expect("its stdout"),
+    ));
+    let mut sample = || -> Value {
+        let line = lines.next().expect("a sample").expect("a line");
+        let rows: Vec<Value> = serde_json::from_str(&line).expect("a JSON array per line");
+        rows.into_iter().next().expect("one row")
+    };
+    let first = sample();
+    let second = sample();
+    assert_eq!(first["rate"], Value::Null, "{first}");
+    assert_eq!(second["rate"], 0.0, "{second}");
+    assert_eq!(second["state"], "idle", "{second}");
+    let _ = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(live.id().to_string())
+        .status();
+    assert!(live.wait().expect("it exits").success());
+
     let output = run(&url, &["jobs", "describe", "jobslisted", "--dir", dir_arg]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
