@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::control::JobStream;
+use crate::control::{status, JobStream};
 use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
@@ -140,6 +140,8 @@ impl<S: Sink> ShardWorker<S> {
             let stored = self.sink.stored_offset(&stream.job, &stream.tag).await?;
             committed.insert(stream.job.clone(), stored.and_then(|id| id.parse().ok()));
         }
+        // Running again (after a retry, a restart) even before a batch.
+        status::set_state(reader.connection(), &streams, status::RUNNING).await?;
 
         let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
         let (committed_tx, mut committed_rx) = mpsc::channel::<WrittenBatch>(BATCHES_AHEAD);
