@@ -55,6 +55,17 @@ enum Command {
     /// Prints CREATE TABLE statements for a job's target tables, in the
     /// dialect of each output's connection (PostgreSQL or SQLite).
     Schema(cli::schema::Args),
+    /// Per job and shard: state, stream length, pending, lag, changes
+    /// read, written and rejected (the engine's counters, kept in Redis),
+    /// and with --live the rate.
+    Status(cli::status::Args),
+    /// Stops reading a job's changes (every shard); they gather in its
+    /// stream until `resume`. Other jobs go on.
+    Pause(cli::pause::Args),
+    /// Reads a paused job's changes again; the engine catches up.
+    Resume(cli::pause::Args),
+    /// The jobs the capture module tracks: list, describe NAME, remove NAME.
+    Jobs(cli::jobs::Args),
     /// Writes a new project: config.yaml, one job with test cases, and a
     /// Rust transform crate that builds against wb's guest SDK.
     Scaffold(cli::scaffold::Args),
@@ -79,6 +90,10 @@ fn main() -> ExitCode {
         Command::Dlq(args) => cli::dlq::dlq(args).map(|()| ExitCode::SUCCESS),
         Command::Backfill(args) => cli::backfill::backfill(args),
         Command::Schema(args) => cli::schema::schema(args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => cli::status::status(args).map(|()| ExitCode::SUCCESS),
+        Command::Pause(args) => cli::pause::pause(args, true).map(|()| ExitCode::SUCCESS),
+        Command::Resume(args) => cli::pause::pause(args, false).map(|()| ExitCode::SUCCESS),
+        Command::Jobs(args) => cli::jobs::jobs(args).map(|()| ExitCode::SUCCESS),
         Command::Scaffold(args) => cli::scaffold::scaffold(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

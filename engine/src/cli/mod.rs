@@ -5,9 +5,12 @@
 pub mod backfill;
 pub mod compile;
 pub mod dlq;
+pub mod jobs;
+pub mod pause;
 pub mod run;
 pub mod scaffold;
 pub mod schema;
+pub mod status;
 pub mod test;
 pub mod trace;
 pub mod validate;

@@ -13,6 +13,7 @@ mod naming;
 pub mod scaffold;
 pub mod schema;
 mod shard;
+pub mod status;
 pub mod trace;
 
 pub use error::ControlError;

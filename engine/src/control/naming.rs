@@ -50,6 +50,12 @@ impl JobStream {
     pub fn backfill_state(&self) -> String {
         format!("wb:{{{}}}:backfill:{}", self.tag, self.job)
     }
+
+    /// The job's status on this shard: the engine's counters, its state
+    /// and the pause flag (see `control::status`).
+    pub fn status(&self) -> String {
+        format!("wb:{{{}}}:status:{}", self.tag, self.job)
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +70,7 @@ mod tests {
         assert_eq!(s.stream(), "wb:{0}:changes:users");
         assert_eq!(s.dead_letters(), "wb:{0}:dlq:users");
         assert_eq!(s.backfill_state(), "wb:{0}:backfill:users");
+        assert_eq!(s.status(), "wb:{0}:status:users");
         assert_eq!(JobStream::new("0", "users"), s);
         let dotted = JobStream::parse("wb:{123}:changes:a.b-c").expect("a job stream");
         assert_eq!(dotted.job, "a.b-c");

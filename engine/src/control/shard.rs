@@ -118,6 +118,25 @@ impl Shard {
             })
     }
 
+    /// `WB.JOB.DEL`: the capture module stops recording job `name`'s
+    /// changes on this shard. Whether it tracked the job.
+    pub async fn remove_job(&mut self, name: &str) -> Result<bool, ControlError> {
+        let removed: i64 = match redis::cmd("WB.JOB.DEL")
+            .arg(name)
+            .query_async(&mut self.con)
+            .await
+        {
+            Ok(removed) => removed,
+            Err(e) if is_unknown_command(&e) => {
+                return Err(ControlError::NoCaptureModule {
+                    url: self.url.clone(),
+                })
+            }
+            Err(e) => return Err(ControlError::redis(&self.url, e)),
+        };
+        Ok(removed == 1)
+    }
+
     /// `WB.JOB.LIST`: each job, with its stream on this shard if known.
     async fn list(&mut self) -> Result<Vec<Listed>, ControlError> {
         let reply: Value = match redis::cmd("WB.JOB.LIST").query_async(&mut self.con).await {

@@ -13,6 +13,7 @@ use redis::aio::ConnectionLike;
 use wb_abi::{ChangeData, ValueData};
 
 use crate::control::dlq::{self, DeadLetter, Stage};
+use crate::control::status;
 use crate::control::JobStream;
 use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
 use crate::source::{
@@ -298,7 +299,9 @@ pub async fn write<S: Sink>(
 }
 
 /// Sends a committed batch's dead letters to the job's dead-letter stream,
-/// then acknowledges its entries and trims the stream, over `con`.
+/// then acknowledges its entries and trims the stream, then adds the
+/// batch's counts to the job's status hash (one more round trip), over
+/// `con`.
 pub async fn finish<C: ConnectionLike>(
     con: &mut C,
     dlq_max: usize,
@@ -312,6 +315,13 @@ pub async fn finish<C: ConnectionLike>(
     } = batch;
     dlq::push(con, &stream.dead_letters(), dlq_max, &outcome.dead_letters).await?;
     acknowledge(con, &stream.stream(), &ack).await?;
+    let counts = status::BatchCounts {
+        read: outcome.entries as u64,
+        written: outcome.delivered as u64,
+        skipped: outcome.skipped as u64,
+        rejected: outcome.dead_letters.len() as u64,
+    };
+    status::record_batch(con, &stream, counts).await?;
     outcome.timings.acknowledge = started.elapsed();
     Ok(outcome)
 }

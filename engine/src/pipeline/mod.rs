@@ -9,6 +9,7 @@
 
 mod batch;
 mod error;
+mod status;
 mod worker;
 
 pub use batch::{

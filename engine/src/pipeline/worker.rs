@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::control::JobStream;
+use crate::control::{status, JobStream};
 use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
@@ -24,6 +24,7 @@ use super::batch::{
     finish, prepare, write, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch,
 };
 use super::error::PipelineError;
+use super::status::{report_state, PauseFlags, PAUSE_CHECK};
 
 /// How a worker reads and retries.
 #[derive(Clone, Debug)]
@@ -88,15 +89,22 @@ impl<S: Sink> ShardWorker<S> {
                 return Ok(stats);
             }
             match self.session(&mut stop, &mut stats, &mut backoff).await {
-                Ok(()) => return Ok(stats),
+                Ok(()) => {
+                    report_state(&self.url, &self.jobs, "stopped").await;
+                    return Ok(stats);
+                }
                 Err(e) if e.is_transient() || is_missing_group(&e) => {
                     stats.retries += 1;
                     tracing::warn!(error = %e, "retrying after a transient failure");
+                    report_state(&self.url, &self.jobs, &format!("retrying: {e}")).await;
                     let delay = backoff.next_delay();
                     // Wake early for a stop request.
                     let _ = tokio::time::timeout(delay, stop.changed()).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    report_state(&self.url, &self.jobs, &format!("error: {e}")).await;
+                    return Err(e);
+                }
             }
         }
     }
@@ -132,6 +140,8 @@ impl<S: Sink> ShardWorker<S> {
             let stored = self.sink.stored_offset(&stream.job, &stream.tag).await?;
             committed.insert(stream.job.clone(), stored.and_then(|id| id.parse().ok()));
         }
+        // Running again (after a retry, a restart) even before a batch.
+        status::set_state(reader.connection(), &streams, status::RUNNING).await?;
 
         let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
         let (committed_tx, mut committed_rx) = mpsc::channel::<WrittenBatch>(BATCHES_AHEAD);
@@ -234,7 +244,7 @@ impl Source<'_> {
                 permit.send(batch);
             }
         }
-        let names: Vec<String> = self.streams.iter().map(JobStream::stream).collect();
+        let mut pauses = PauseFlags::new(self.streams);
         while !*stop.borrow() {
             // Read only once the writer can take the batch: while it is
             // busy, changes gather in the stream and make one bigger batch
@@ -243,9 +253,15 @@ impl Source<'_> {
             let Ok(permit) = ready.reserve().await else {
                 return Ok(());
             };
+            let names = pauses.active(self.reader.connection()).await?;
+            if names.is_empty() {
+                // Every job paused: look again soon (or stop).
+                let _ = tokio::time::timeout(PAUSE_CHECK, stop.changed()).await;
+                continue;
+            }
             let reads = self
                 .reader
-                .read_new(&names, count, self.settings.block)
+                .read_new(names, count, self.settings.block.min(PAUSE_CHECK))
                 .await?;
             let mut permit = Some(permit);
             for read in reads {

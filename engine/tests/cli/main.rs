@@ -9,6 +9,7 @@ mod dlq;
 mod run;
 mod scaffold;
 mod schema;
+mod status;
 mod test;
 mod trace;
 mod validate;
