@@ -479,3 +479,75 @@ async fn redis_restarted_under_load_loses_nothing() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------
+// 5. A replica promoted to primary while the engine runs against it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_replica_delivers_what_was_replicated_before() {
+    let seed = 0xfa17_0005;
+    let started = Instant::now();
+    let mut primary = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut options = ServerOptions::new(Flavor::Valkey);
+    options.args.extend([
+        "--replicaof".to_owned(),
+        "127.0.0.1".to_owned(),
+        primary.port.to_string(),
+    ]);
+    let replica = Server::start(options);
+    let mut con = primary.connection();
+    common::register(&mut con, &JOBS);
+    let schema = PgSchema::create("wb_faults", workload::DDL).await;
+    let sink = pg_sink(&schema, &workload::TABLES).await;
+    let db = TargetDb::Postgres(schema);
+    // The engine runs against the replica, which refuses its writes (group
+    // creation, acknowledgements) until it is promoted.
+    let worker = Running::start(&replica.url(), &JOBS, sink, settings());
+    let mut rng = Rng(seed);
+    let ops = workload::random_writes(&mut con, &mut rng, 4_000, KEYS);
+    workload::settle_expiries(&mut con, KEYS);
+    let synced: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(&mut con)
+        .expect("WAIT");
+    assert_eq!(synced, 1, "the replica did not acknowledge the writes");
+    let replicated: usize = JOBS
+        .iter()
+        .map(|(job, _)| read_stream(&mut con, &workload::stream(job), None).len())
+        .sum();
+    assert!(replicated > 0, "nothing captured on the primary");
+    // The primary fails; the replica is promoted.
+    drop(con);
+    primary.kill();
+    let mut rcon = replica.connection();
+    let promoted = Instant::now();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut rcon)
+        .expect("REPLICAOF NO ONE");
+    let on_replica: usize = JOBS
+        .iter()
+        .map(|(job, _)| read_stream(&mut rcon, &workload::stream(job), None).len())
+        .sum();
+    assert_eq!(on_replica, replicated, "stream entries on the replica");
+
+    let converged = workload::converge(&db, &mut rcon, Duration::from_secs(90)).await;
+    let caught_up = drained(&mut rcon, &JOBS, Duration::from_secs(30)).await;
+    let recovery = promoted.elapsed();
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    let want = converged.unwrap_or_else(|e| panic!("{e}\n(seed {seed:#x}, {stats:?})"));
+    assert!(caught_up, "entries left unfinished: {stats:?}");
+    assert_eq!(pending(&mut rcon, &JOBS), 0);
+    let dead = dlq_count(&mut rcon, &JOBS);
+    assert_eq!(dead, 0, "dead letters after the promotion");
+    println!(
+        "replica promotion (seed {seed:#x}): {ops} operations, {replicated} entries replicated, \
+         {} retries, {} rows compared, {dead} dead letters, caught up {recovery:.1?} after \
+         the promotion, {:.1?} in all",
+        stats.retries,
+        rows_in(&want),
+        started.elapsed()
+    );
+}
