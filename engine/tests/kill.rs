@@ -211,9 +211,9 @@ fn unfinished_all(con: &mut redis::Connection) -> usize {
 }
 
 /// The fault suite's kill scenario (see tests/tests/faults.rs): random
-/// operations over the four types in ten bursts (20,000 in all by default,
-/// `WB_KILL_OPS` to change: 50,000 takes about five minutes in a debug
-/// build on two cores), the engine killed
+/// operations over the four types in ten bursts (50,000 in all by default,
+/// `WB_KILL_OPS` to change; about five minutes in a debug build on two
+/// cores, most of it the ten engine start-ups), the engine killed
 /// with SIGKILL at a random moment of each drain and started again. The
 /// target must then equal Redis row for row, with nothing pending and
 /// nothing dead-lettered.
@@ -223,7 +223,7 @@ async fn the_engine_killed_ten_times_during_a_four_type_workload_converges() {
     let total: usize = std::env::var("WB_KILL_OPS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(50_000);
     let per_round = total / KILLS;
     let seed = 0xfa17_0006;
     let started = Instant::now();
