@@ -10,6 +10,11 @@
 //! - The same key updated, deleted and recreated in one MULTI ends in its
 //!   final state.
 //! - Redis (appendonly) restarted under the four-type workload.
+//! - A replica promoted (REPLICAOF NO ONE) while the worker runs against
+//!   it: every change replicated before the promotion is written.
+//!
+//! The SIGKILL scenario needs the engine binary and lives with the other
+//! kill test in `engine/tests/kill.rs`.
 
 mod common;
 
@@ -213,7 +218,11 @@ async fn rejected_values_go_to_the_dlq_and_the_rest_is_committed() {
             let id = n.to_string();
             let name = format!("item {n}");
             let qty = if rng.below(100) == 0 {
-                let value = if bad.len() % 2 == 0 { "-5" } else { "lots" };
+                let value = if bad.len().is_multiple_of(2) {
+                    "-5"
+                } else {
+                    "lots"
+                };
                 bad.insert(id.clone(), value);
                 value.to_owned()
             } else {
@@ -293,7 +302,7 @@ async fn rejected_values_go_to_the_dlq_and_the_rest_is_committed() {
 /// The commands of one MULTI for key number `n` of each type: an update,
 /// a delete and a recreate (even `n`), or an update and a delete (odd `n`).
 fn churn(pipe: &mut redis::Pipeline, n: u64) -> usize {
-    let again = n % 2 == 0;
+    let again = n.is_multiple_of(2);
     let h = format!("h:{n}");
     pipe.cmd("HSET").arg(&h).arg("name").arg("updated").ignore();
     pipe.cmd("DEL").arg(&h).ignore();
