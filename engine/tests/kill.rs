@@ -199,3 +199,114 @@ async fn the_engine_killed_mid_drain_loses_nothing_and_appends_once() {
         log(dir.path())
     );
 }
+
+/// Entries of the four-type jobs' streams not finished yet.
+fn unfinished_all(con: &mut redis::Connection) -> usize {
+    JOBS.iter()
+        .map(|(job, _)| {
+            let stream = workload::stream(job);
+            unread_count(con, &stream) + pending_count(con, &stream) as usize
+        })
+        .sum()
+}
+
+/// The fault suite's kill scenario (see tests/tests/faults.rs): random
+/// operations over the four types in ten bursts (50,000 in all by default,
+/// `WB_KILL_OPS` to change; about five minutes in a debug build on two
+/// cores, most of it the ten engine start-ups), the engine killed
+/// with SIGKILL at a random moment of each drain and started again. The
+/// target must then equal Redis row for row, with nothing pending and
+/// nothing dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_killed_ten_times_during_a_four_type_workload_converges() {
+    const KILLS: usize = 10;
+    let total: usize = std::env::var("WB_KILL_OPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50_000);
+    let per_round = total / KILLS;
+    let seed = 0xfa17_0006;
+    let started = Instant::now();
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let dir = TempDir::new("kills");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create the SQLite file")
+        .execute_batch(workload::DDL)
+        .expect("create the tables");
+    workload::write_project(
+        dir.path(),
+        "    type: sqlite\n    path: target.db\n",
+        &JOBS,
+        200,
+    );
+    let mut child = engine(dir.path(), &server);
+    let registered = wb_tests::wait_until(Duration::from_secs(60), || {
+        let streams: Vec<String> = redis::cmd("WB.STREAMS").query(&mut con).unwrap_or_default();
+        streams.len() == JOBS.len()
+    });
+    assert!(registered, "jobs not registered:\n{}", log(dir.path()));
+
+    let mut rng = Rng(seed);
+    let mut ops = 0;
+    let mut in_flight = Vec::new();
+    for round in 0..KILLS {
+        workload::random_burst(&mut con, &mut rng, per_round, KEYS);
+        ops += per_round;
+        let after_burst = unfinished_all(&mut con);
+        // Kill it at a random moment once it is draining this burst.
+        let draining = wb_tests::wait_until(Duration::from_secs(120), || {
+            unfinished_all(&mut con) < after_burst
+        });
+        assert!(draining, "round {round}: no progress:\n{}", log(dir.path()));
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        child.kill().expect("SIGKILL the engine");
+        let _ = child.wait();
+        in_flight.push(
+            JOBS.iter()
+                .map(|(job, _)| pending_count(&mut con, &workload::stream(job)))
+                .sum::<i64>(),
+        );
+        child = engine(dir.path(), &server);
+    }
+    assert!(
+        in_flight.iter().any(|&n| n > 0),
+        "no kill landed inside a batch: {in_flight:?}"
+    );
+    workload::settle_expiries(&mut con, KEYS);
+    let target = TargetDb::Sqlite(db.clone());
+    let last_start = Instant::now();
+    let converged = workload::converge(&target, &mut con, Duration::from_secs(180)).await;
+    let drained = wb_tests::wait_until(Duration::from_secs(30), || unfinished_all(&mut con) == 0);
+    let recovery = last_start.elapsed();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().expect("wb-engine exits");
+    let want = converged.unwrap_or_else(|e| {
+        panic!(
+            "{e}\n(seed {seed:#x}, kills {KILLS})\nengine log:\n{}",
+            log(dir.path())
+        )
+    });
+    assert!(drained, "entries left unfinished:\n{}", log(dir.path()));
+    let dead: usize = JOBS
+        .iter()
+        .map(|(job, _)| wb_tests::read_stream(&mut con, &format!("wb:{{0}}:dlq:{job}"), None).len())
+        .sum();
+    assert_eq!(dead, 0, "dead letters after the kills");
+    assert!(
+        status.success(),
+        "wb-engine did not stop cleanly:\n{}",
+        log(dir.path())
+    );
+    println!(
+        "SIGKILL (seed {seed:#x}): {ops} operations, {KILLS} kills, entries in flight at each \
+         kill {in_flight:?}, {} rows compared, {dead} dead letters, converged {recovery:.1?} \
+         after the last start, {:.1?} in all",
+        want.values().map(Vec::len).sum::<usize>(),
+        started.elapsed()
+    );
+}

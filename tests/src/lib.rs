@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 pub use redis;
 
 pub mod guests;
+pub mod pg_cluster;
 mod target;
 pub mod workload;
 

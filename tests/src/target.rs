@@ -37,15 +37,21 @@ pub struct PgSchema {
     pub name: String,
     /// A connection whose `search_path` is the schema.
     pub client: Client,
+    conninfo: String,
 }
 
 impl PgSchema {
     /// Creates a schema named after `prefix` and runs `ddl` in it.
     pub async fn create(prefix: &str, ddl: &str) -> PgSchema {
+        PgSchema::create_on(&pg_conninfo(), prefix, ddl).await
+    }
+
+    /// As [`PgSchema::create`], on the server at `conninfo`.
+    pub async fn create_on(conninfo: &str, prefix: &str, ddl: &str) -> PgSchema {
         let name = unique_name(prefix);
-        let (client, conn) = tokio_postgres::connect(&pg_conninfo(), NoTls)
+        let (client, conn) = tokio_postgres::connect(conninfo, NoTls)
             .await
-            .expect("PostgreSQL is reachable at WB_TEST_PG or 127.0.0.1:5432");
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {conninfo}: {e}"));
         tokio::spawn(conn);
         client
             .batch_execute(&format!(
@@ -53,7 +59,29 @@ impl PgSchema {
             ))
             .await
             .unwrap_or_else(|e| panic!("test schema {name}: {e}"));
-        PgSchema { name, client }
+        PgSchema {
+            name,
+            client,
+            conninfo: conninfo.to_owned(),
+        }
+    }
+
+    /// The server's connection string.
+    pub fn conninfo(&self) -> &str {
+        &self.conninfo
+    }
+
+    /// Replaces the test's connection (after a server restart ended it).
+    pub async fn reconnect(&mut self) {
+        let (client, conn) = tokio_postgres::connect(&self.conninfo, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("reconnect to {}: {e}", self.conninfo));
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("SET search_path TO \"{}\"", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("SET search_path: {e}"));
+        self.client = client;
     }
 
     /// The rows of `sql`, as PostgreSQL prints them.
@@ -78,6 +106,7 @@ impl PgSchema {
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let conninfo = self.conninfo.clone();
         // Drop may run inside the test's runtime, which cannot be blocked
         // on, or after it is gone: a thread with a runtime of its own does
         // the clean-up.
@@ -87,8 +116,7 @@ impl Drop for PgSchema {
                 .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
-                    if let Ok((client, conn)) = tokio_postgres::connect(&pg_conninfo(), NoTls).await
-                    {
+                    if let Ok((client, conn)) = tokio_postgres::connect(&conninfo, NoTls).await {
                         tokio::spawn(conn);
                         let _ = client
                             .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))

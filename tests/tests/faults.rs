@@ -1,0 +1,562 @@
+//! Fault injection: faults on servers the test starts itself (its own
+//! PostgreSQL cluster from initdb/pg_ctl, its own Valkey), never on the
+//! machine's shared services. Each scenario is seeded, bounded in time,
+//! asserts that nothing is lost and prints its figures (`--nocapture`).
+//!
+//! - PostgreSQL stopped under load and started again: the worker retries,
+//!   catches up, the target equals Redis row for row, nothing dead-lettered.
+//! - 1% of changes carry a value the target rejects: exactly those keys are
+//!   dead-lettered, with reasons; everything else is committed.
+//! - The same key updated, deleted and recreated in one MULTI ends in its
+//!   final state.
+//! - Redis (appendonly) restarted under the four-type workload.
+//! - A replica promoted (REPLICAOF NO ONE) while the worker runs against
+//!   it: every change replicated before the promotion is written.
+//!
+//! The SIGKILL scenario needs the engine binary and lives with the other
+//! kill test in `engine/tests/kill.rs`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{settings, Running};
+use wb_engine::sink::postgres::{PgConfig, PgSink};
+use wb_tests::pg_cluster::OwnPostgres;
+use wb_tests::workload::{self, JOBS};
+use wb_tests::{
+    pending_count, read_stream, redis, unread_count, Flavor, PgSchema, Rng, Server, ServerOptions,
+    TargetDb, TextRow,
+};
+
+/// Keys per type the random writes touch.
+const KEYS: u64 = 300;
+
+/// A PostgreSQL sink on `schema`, as `wb-engine run` opens one.
+async fn pg_sink(schema: &PgSchema, tables: &[&str]) -> PgSink {
+    let mut config = PgConfig::new(format!(
+        "{} application_name={}",
+        schema.conninfo(),
+        schema.name
+    ));
+    config.schema = schema.name.clone();
+    config.offsets_schema = schema.name.clone();
+    PgSink::connect(config, tables)
+        .await
+        .expect("PostgreSQL sink")
+}
+
+/// Entries of `jobs`' streams not finished: unread, or read and pending.
+fn unfinished(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> usize {
+    jobs.iter()
+        .map(|(job, _)| {
+            let stream = workload::stream(job);
+            unread_count(con, &stream) + pending_count(con, &stream) as usize
+        })
+        .sum()
+}
+
+fn pending(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> i64 {
+    jobs.iter()
+        .map(|(job, _)| pending_count(con, &workload::stream(job)))
+        .sum()
+}
+
+fn dlq_stream(job: &str) -> String {
+    format!("wb:{{0}}:dlq:{job}")
+}
+
+/// Dead letters of `jobs`, in all.
+fn dlq_count(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> usize {
+    jobs.iter()
+        .map(|(job, _)| read_stream(con, &dlq_stream(job), None).len())
+        .sum()
+}
+
+/// Waits (asynchronously) until `jobs`' streams are finished or `timeout`
+/// passes; whether they were.
+async fn drained(con: &mut redis::Connection, jobs: &[(&str, &str)], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while unfinished(con, jobs) > 0 {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+fn rows_in(tables: &workload::Tables) -> usize {
+    tables.values().map(Vec::len).sum()
+}
+
+// ---------------------------------------------------------------------------
+// 1. PostgreSQL stopped under load.
+
+/// How long the cluster stays down.
+const OUTAGE: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_under_load_and_started_again_loses_nothing() {
+    let seed = 0xfa17_0001;
+    let started = Instant::now();
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    common::register(&mut con, &JOBS);
+    let mut pg = OwnPostgres::start();
+    let mut schema = PgSchema::create_on(&pg.conninfo(), "wb_faults", workload::DDL).await;
+    let worker = Running::start(
+        &server.url(),
+        &JOBS,
+        pg_sink(&schema, &workload::TABLES).await,
+        settings(),
+    );
+    let mut rng = Rng(seed);
+    let mut ops = workload::random_writes(&mut con, &mut rng, 3_000, KEYS);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while schema
+        .rows("SELECT id FROM customers LIMIT 1")
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker wrote nothing in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Down under load: the writes go on while the target is gone.
+    let down = Instant::now();
+    pg.stop();
+    ops += workload::random_writes(&mut con, &mut rng, 4_000, KEYS);
+    if let Some(rest) = OUTAGE.checked_sub(down.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let outage = down.elapsed();
+    let backlog = unfinished(&mut con, &JOBS);
+    assert!(backlog > 0, "the outage left no backlog to catch up on");
+    pg.start_again();
+    let restarted = Instant::now();
+    ops += workload::random_writes(&mut con, &mut rng, 2_000, KEYS);
+    workload::settle_expiries(&mut con, KEYS);
+
+    schema.reconnect().await;
+    let db = TargetDb::Postgres(schema);
+    let converged = workload::converge(&db, &mut con, Duration::from_secs(90)).await;
+    let caught_up = drained(&mut con, &JOBS, Duration::from_secs(30)).await;
+    let recovery = restarted.elapsed();
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    let want = converged.unwrap_or_else(|e| panic!("{e}\n(seed {seed:#x}, {stats:?})"));
+    assert!(caught_up, "entries left unfinished: {stats:?}");
+    assert_eq!(workload::actual(&db).await, want, "changed after the stop");
+    assert_eq!(pending(&mut con, &JOBS), 0, "entries left pending");
+    assert!(stats.retries > 0, "the outage was not noticed: {stats:?}");
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    let dead = dlq_count(&mut con, &JOBS);
+    assert_eq!(dead, 0, "dead letters after an outage");
+    println!(
+        "postgres outage (seed {seed:#x}): {ops} operations, 1 stop of {outage:.1?}, \
+         {backlog} entries unfinished at the restart, {} retries, {} rows compared, \
+         {dead} dead letters, caught up {recovery:.1?} after the restart, {:.1?} in all",
+        stats.retries,
+        rows_in(&want),
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. Values the target rejects.
+
+const ITEMS_DDL: &str = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, \
+                         qty BIGINT CHECK (qty >= 0));";
+
+const ITEMS_JOB: (&str, &str) = (
+    "items",
+    r#"source:
+  redis:
+    key_pattern: "item:*"
+output:
+  - uses: relational.write
+    with:
+      connection: target
+      table: items
+      keys:
+        - id: key_part(1)
+      mapping:
+        - name
+        - qty
+"#,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_values_go_to_the_dlq_and_the_rest_is_committed() {
+    const ITEMS: usize = 3_000;
+    let seed = 0xfa17_0002;
+    let started = Instant::now();
+    let jobs = [ITEMS_JOB];
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    common::register(&mut con, &jobs);
+    let schema = PgSchema::create("wb_faults", ITEMS_DDL).await;
+    let worker = Running::start(
+        &server.url(),
+        &jobs,
+        pg_sink(&schema, &["items"]).await,
+        settings(),
+    );
+
+    // About 1% of the keys get a value PostgreSQL refuses: half break the
+    // CHECK constraint, half are not numbers.
+    let mut rng = Rng(seed);
+    let mut bad: BTreeMap<String, &str> = BTreeMap::new();
+    let mut good: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(100) {
+        let mut pipe = redis::pipe();
+        for &n in chunk {
+            let id = n.to_string();
+            let name = format!("item {n}");
+            let qty = if rng.below(100) == 0 {
+                let value = if bad.len().is_multiple_of(2) {
+                    "-5"
+                } else {
+                    "lots"
+                };
+                bad.insert(id.clone(), value);
+                value.to_owned()
+            } else {
+                let qty = rng.below(1000).to_string();
+                good.insert(id.clone(), (name.clone(), qty.clone()));
+                qty
+            };
+            pipe.cmd("HSET")
+                .arg(format!("item:{n}"))
+                .arg("name")
+                .arg(&name)
+                .arg("qty")
+                .arg(qty)
+                .ignore();
+        }
+        let _: () = pipe.query(&mut con).expect("HSET items");
+    }
+    assert!(
+        bad.len() >= 10,
+        "the seed chose too few bad values: {}",
+        bad.len()
+    );
+
+    let caught_up = drained(&mut con, &jobs, Duration::from_secs(60)).await;
+    let elapsed = started.elapsed();
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    assert!(
+        caught_up,
+        "the stream blocked: {} entries unfinished; {stats:?}",
+        unfinished(&mut con, &jobs)
+    );
+    assert_eq!(pending(&mut con, &jobs), 0, "entries left pending");
+
+    let letters = read_stream(&mut con, &dlq_stream(ITEMS_JOB.0), None);
+    let mut dead: BTreeSet<String> = BTreeSet::new();
+    for letter in &letters {
+        let key = String::from_utf8_lossy(letter.field("key").unwrap_or_default()).into_owned();
+        let reason = String::from_utf8_lossy(letter.field("reason").unwrap_or_default());
+        let id = key.trim_start_matches("item:").to_owned();
+        assert!(
+            bad.contains_key(&id),
+            "{key} is dead-lettered but its value was fine: {reason}"
+        );
+        assert!(
+            reason.contains("qty"),
+            "the reason for {key} (qty {:?}) does not name the column: {reason}",
+            bad[&id]
+        );
+        assert!(dead.insert(id), "{key} dead-lettered twice");
+    }
+    let want_dead: BTreeSet<String> = bad.keys().cloned().collect();
+    assert_eq!(dead, want_dead, "exactly the bad keys are dead-lettered");
+    assert_eq!(stats.dead_letters as usize, bad.len(), "{stats:?}");
+
+    let mut want: Vec<TextRow> = good
+        .iter()
+        .map(|(id, (name, qty))| vec![Some(id.clone()), Some(name.clone()), Some(qty.clone())])
+        .collect();
+    want.sort();
+    let mut got = schema.rows("SELECT id, name, qty FROM items").await;
+    got.sort();
+    assert_eq!(got.len(), want.len(), "rows committed");
+    assert_eq!(got, want, "every good change committed as written");
+    println!(
+        "rejected values (seed {seed:#x}): {ITEMS} operations, {} bad values injected, \
+         {} rows compared, {} dead letters, {} retries, drained in {elapsed:.1?}",
+        bad.len(),
+        got.len(),
+        letters.len(),
+        stats.retries
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Update, delete and recreate in one batch.
+
+/// The commands of one MULTI for key number `n` of each type: an update,
+/// a delete and a recreate (even `n`), or an update and a delete (odd `n`).
+fn churn(pipe: &mut redis::Pipeline, n: u64) -> usize {
+    let again = n.is_multiple_of(2);
+    let h = format!("h:{n}");
+    pipe.cmd("HSET").arg(&h).arg("name").arg("updated").ignore();
+    pipe.cmd("DEL").arg(&h).ignore();
+    if again {
+        pipe.cmd("HSET")
+            .arg(&h)
+            .arg("name")
+            .arg(format!("final {n}"))
+            .arg("visits")
+            .arg(n)
+            .ignore();
+    }
+    let j = format!("j:{n}");
+    pipe.cmd("JSON.SET")
+        .arg(&j)
+        .arg("$.status")
+        .arg("\"updated\"")
+        .ignore();
+    pipe.cmd("DEL").arg(&j).ignore();
+    if again {
+        let doc = format!(
+            r#"{{"customer":"c{n}","status":"final","qty":{n},"lines":[{{"sku":"s{n}","n":1}}]}}"#
+        );
+        pipe.cmd("JSON.SET").arg(&j).arg("$").arg(doc).ignore();
+    }
+    let s = format!("s:{n}");
+    pipe.cmd("SADD").arg(&s).arg("updated").ignore();
+    pipe.cmd("DEL").arg(&s).ignore();
+    if again {
+        pipe.cmd("SADD").arg(&s).arg("final").arg(n).ignore();
+    }
+    let z = format!("z:{n}");
+    pipe.cmd("ZADD").arg(&z).arg(1).arg("updated").ignore();
+    pipe.cmd("DEL").arg(&z).ignore();
+    if again {
+        pipe.cmd("ZADD").arg(&z).arg(n).arg("final").ignore();
+    }
+    if again {
+        12
+    } else {
+        8
+    }
+}
+
+/// Creates key `n` of each type.
+fn create(pipe: &mut redis::Pipeline, n: u64) {
+    pipe.cmd("HSET")
+        .arg(format!("h:{n}"))
+        .arg("name")
+        .arg(format!("first {n}"))
+        .arg("city")
+        .arg("x")
+        .ignore();
+    let doc = format!(
+        r#"{{"customer":"c{n}","status":"new","qty":1,"lines":[{{"sku":"a","n":2}},{{"sku":"b","n":3}}]}}"#
+    );
+    pipe.cmd("JSON.SET")
+        .arg(format!("j:{n}"))
+        .arg("$")
+        .arg(doc)
+        .ignore();
+    pipe.cmd("SADD")
+        .arg(format!("s:{n}"))
+        .arg("a")
+        .arg("b")
+        .ignore();
+    pipe.cmd("ZADD")
+        .arg(format!("z:{n}"))
+        .arg(1)
+        .arg("a")
+        .arg(2)
+        .arg("b")
+        .ignore();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_delete_recreate_in_one_batch_ends_in_the_final_state() {
+    const N: u64 = 200;
+    let started = Instant::now();
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    common::register(&mut con, &JOBS);
+    let schema = PgSchema::create("wb_faults", workload::DDL).await;
+    let sink = pg_sink(&schema, &workload::TABLES).await;
+    let db = TargetDb::Postgres(schema);
+    let big = wb_engine::pipeline::WorkerSettings {
+        read_batch_size: 1000,
+        ..settings()
+    };
+    let worker = Running::start(&server.url(), &JOBS, sink, big);
+    let mut pipe = redis::pipe();
+    for n in 0..N {
+        create(&mut pipe, n);
+    }
+    let _: () = pipe.query(&mut con).expect("create the keys");
+    let first = workload::converge(&db, &mut con, Duration::from_secs(60)).await;
+    first.unwrap_or_else(|e| panic!("the first state: {e}"));
+
+    // Each key's churn in one MULTI, so its commands are contiguous in
+    // each stream and land in one batch.
+    let mut ops = 0;
+    for n in 0..N {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        ops += churn(&mut pipe, n);
+        let _: () = pipe.query(&mut con).expect("MULTI/EXEC");
+    }
+    let converged = workload::converge(&db, &mut con, Duration::from_secs(60)).await;
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    let want = converged.unwrap_or_else(|e| panic!("{e}\n({stats:?})"));
+    assert_eq!(want["customers"].len() as u64, N / 2, "recreated hashes");
+    assert_eq!(
+        want["tags"].len() as u64,
+        N,
+        "two members per recreated set"
+    );
+    assert!(
+        want["customers"]
+            .iter()
+            .all(|row| row[1].as_deref().is_some_and(|n| n.starts_with("final"))),
+        "a recreated key is not in its final state"
+    );
+    assert_eq!(pending(&mut con, &JOBS), 0);
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    println!(
+        "update/delete/recreate: {} keys churned in {N} MULTIs of {ops} commands in all, \
+         {} rows compared, {} dead letters, {} batches, {:.1?}",
+        4 * N,
+        rows_in(&want),
+        dlq_count(&mut con, &JOBS),
+        stats.batches,
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Redis restarted under the four-type workload.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_load_loses_nothing() {
+    let seed = 0xfa17_0004;
+    let started = Instant::now();
+    let mut server = Server::start(ServerOptions::new(Flavor::Valkey).appendonly());
+    let mut con = server.connection();
+    common::register(&mut con, &JOBS);
+    let schema = PgSchema::create("wb_faults", workload::DDL).await;
+    let sink = pg_sink(&schema, &workload::TABLES).await;
+    let db = TargetDb::Postgres(schema);
+    let worker = Running::start(&server.url(), &JOBS, sink, settings());
+    let mut rng = Rng(seed);
+    let mut ops = 0;
+    let restarts = 2;
+    for _ in 0..restarts {
+        ops += workload::random_writes(&mut con, &mut rng, 3_000, KEYS);
+        // SHUTDOWN (the AOF keeps data, streams and the job table) and
+        // start again on the same port, the worker mid-stream.
+        drop(con);
+        server.restart();
+        con = server.connection();
+    }
+    let restarted = Instant::now();
+    ops += workload::random_writes(&mut con, &mut rng, 3_000, KEYS);
+    workload::settle_expiries(&mut con, KEYS);
+    let converged = workload::converge(&db, &mut con, Duration::from_secs(90)).await;
+    let caught_up = drained(&mut con, &JOBS, Duration::from_secs(30)).await;
+    let recovery = restarted.elapsed();
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    let want = converged.unwrap_or_else(|e| panic!("{e}\n(seed {seed:#x}, {stats:?})"));
+    assert!(caught_up, "entries left unfinished: {stats:?}");
+    assert_eq!(pending(&mut con, &JOBS), 0);
+    assert!(
+        stats.retries > 0,
+        "the restarts were not noticed: {stats:?}"
+    );
+    let dead = dlq_count(&mut con, &JOBS);
+    assert_eq!(dead, 0, "dead letters after a Redis restart");
+    println!(
+        "redis restart (seed {seed:#x}): {ops} operations, {restarts} restarts, {} retries, \
+         {} rows compared, {dead} dead letters, caught up {recovery:.1?} after the last \
+         restart, {:.1?} in all",
+        stats.retries,
+        rows_in(&want),
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 5. A replica promoted to primary while the engine runs against it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_replica_delivers_what_was_replicated_before() {
+    let seed = 0xfa17_0005;
+    let started = Instant::now();
+    let mut primary = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut options = ServerOptions::new(Flavor::Valkey);
+    options.args.extend([
+        "--replicaof".to_owned(),
+        "127.0.0.1".to_owned(),
+        primary.port.to_string(),
+    ]);
+    let replica = Server::start(options);
+    let mut con = primary.connection();
+    common::register(&mut con, &JOBS);
+    let schema = PgSchema::create("wb_faults", workload::DDL).await;
+    let sink = pg_sink(&schema, &workload::TABLES).await;
+    let db = TargetDb::Postgres(schema);
+    // The engine runs against the replica, which refuses its writes (group
+    // creation, acknowledgements) until it is promoted.
+    let worker = Running::start(&replica.url(), &JOBS, sink, settings());
+    let mut rng = Rng(seed);
+    let ops = workload::random_writes(&mut con, &mut rng, 4_000, KEYS);
+    workload::settle_expiries(&mut con, KEYS);
+    let synced: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(&mut con)
+        .expect("WAIT");
+    assert_eq!(synced, 1, "the replica did not acknowledge the writes");
+    let replicated: usize = JOBS
+        .iter()
+        .map(|(job, _)| read_stream(&mut con, &workload::stream(job), None).len())
+        .sum();
+    assert!(replicated > 0, "nothing captured on the primary");
+    // The primary fails; the replica is promoted.
+    drop(con);
+    primary.kill();
+    let mut rcon = replica.connection();
+    let promoted = Instant::now();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut rcon)
+        .expect("REPLICAOF NO ONE");
+    let on_replica: usize = JOBS
+        .iter()
+        .map(|(job, _)| read_stream(&mut rcon, &workload::stream(job), None).len())
+        .sum();
+    assert_eq!(on_replica, replicated, "stream entries on the replica");
+
+    let converged = workload::converge(&db, &mut rcon, Duration::from_secs(90)).await;
+    let caught_up = drained(&mut rcon, &JOBS, Duration::from_secs(30)).await;
+    let recovery = promoted.elapsed();
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    let want = converged.unwrap_or_else(|e| panic!("{e}\n(seed {seed:#x}, {stats:?})"));
+    assert!(caught_up, "entries left unfinished: {stats:?}");
+    assert_eq!(pending(&mut rcon, &JOBS), 0);
+    let dead = dlq_count(&mut rcon, &JOBS);
+    assert_eq!(dead, 0, "dead letters after the promotion");
+    println!(
+        "replica promotion (seed {seed:#x}): {ops} operations, {replicated} entries replicated, \
+         {} retries, {} rows compared, {dead} dead letters, caught up {recovery:.1?} after \
+         the promotion, {:.1?} in all",
+        stats.retries,
+        rows_in(&want),
+        started.elapsed()
+    );
+}
