@@ -21,6 +21,10 @@ pub enum PipelineError {
     /// job when a session starts, so this is a bug).
     #[error("no transform for job '{0}'")]
     UnknownJob(String),
+    /// None of the worker's jobs has a stream on the shard yet (on a
+    /// replica, the job table may not have arrived): looked for again.
+    #[error("no job of this worker has a stream on the shard yet")]
+    NoStreams,
 }
 
 impl PipelineError {
@@ -32,6 +36,7 @@ impl PipelineError {
             PipelineError::Transform(e) => e.is_transient(),
             PipelineError::Sink(e) => e.is_transient(),
             PipelineError::UnknownJob(_) => false,
+            PipelineError::NoStreams => true,
         }
     }
 }

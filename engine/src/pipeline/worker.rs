@@ -134,6 +134,11 @@ impl<S: Sink> ShardWorker<S> {
             .filter_map(|name| JobStream::parse(name))
             .filter(|s| self.jobs.contains_key(&s.job))
             .collect();
+        if streams.is_empty() && !self.jobs.is_empty() {
+            // A session without streams would never read; the retry looks
+            // for them again.
+            return Err(PipelineError::NoStreams);
+        }
         let mut committed: HashMap<String, Option<StreamId>> = HashMap::new();
         for stream in &streams {
             reader.ensure_group(&stream.stream()).await?;
