@@ -127,18 +127,10 @@ impl ShardReader {
         count: usize,
     ) -> Result<StreamRead, SourceError> {
         let (count, after) = (count.to_string(), after.to_string());
+        let mut args = group_read(&count);
+        args.extend([b"STREAMS".as_slice(), stream.as_bytes(), after.as_bytes()]);
         let mut command = Commands::new();
-        command.push(&[
-            b"XREADGROUP",
-            b"GROUP",
-            GROUP.as_bytes(),
-            CONSUMER.as_bytes(),
-            b"COUNT",
-            count.as_bytes(),
-            b"STREAMS",
-            stream.as_bytes(),
-            after.as_bytes(),
-        ]);
+        command.push(&args);
         let mut replies = self.con.exchange(&command, Duration::ZERO).await?;
         let mut reads = parse_read_reply(&mut replies)?;
         Ok(reads.pop().unwrap_or_else(|| StreamRead {
@@ -161,17 +153,8 @@ impl ShardReader {
             return Ok(Vec::new());
         }
         let (count, millis) = (count.to_string(), block.as_millis().to_string());
-        let mut args: Vec<&[u8]> = vec![
-            b"XREADGROUP",
-            b"GROUP",
-            GROUP.as_bytes(),
-            CONSUMER.as_bytes(),
-            b"COUNT",
-            count.as_bytes(),
-            b"BLOCK",
-            millis.as_bytes(),
-            b"STREAMS",
-        ];
+        let mut args = group_read(&count);
+        args.extend([b"BLOCK".as_slice(), millis.as_bytes(), b"STREAMS"]);
         args.extend(streams.iter().map(|s| s.as_bytes()));
         args.extend(streams.iter().map(|_| b">".as_slice()));
         let mut command = Commands::new();
@@ -184,6 +167,18 @@ impl ShardReader {
     pub async fn acknowledge(&mut self, stream: &str, ids: &[StreamId]) -> Result<(), SourceError> {
         acknowledge(&mut self.con, stream, ids).await
     }
+}
+
+/// The start of this consumer's XREADGROUP, reading at most `count`.
+fn group_read(count: &str) -> Vec<&[u8]> {
+    vec![
+        b"XREADGROUP",
+        b"GROUP",
+        GROUP.as_bytes(),
+        CONSUMER.as_bytes(),
+        b"COUNT",
+        count.as_bytes(),
+    ]
 }
 
 /// Acknowledges `ids` of `stream` over `con` and trims the stream up to the
