@@ -86,7 +86,7 @@ impl WasmHost {
         };
         // Fail the load, not the first batch, when the params are refused.
         let mut store = transform.sandbox.store();
-        transform.start(&mut store)?;
+        super::blocking::off_async_runtime(|| transform.start(&mut store).map(drop))?;
         Ok(transform)
     }
 
@@ -118,7 +118,7 @@ impl WasmHost {
             .map_err(|e| link_failed(job, e))?;
         let step = WasmStep::new(self.sandbox(job, limits), pre, params);
         let mut store = step.sandbox().store();
-        step.start(&mut store)?;
+        super::blocking::off_async_runtime(|| step.start(&mut store).map(drop))?;
         Ok(step)
     }
 
@@ -181,7 +181,15 @@ impl WasmTransform {
     /// With steps, each step runs in order on what the previous one left;
     /// then this component maps the rest. A change a step rejected carries
     /// that step's error; one a step dropped gets no row ops.
+    ///
+    /// It may be called from async code: the guests then run off the
+    /// runtime's thread (see `blocking`).
     pub fn run(&self, changes: &[ChangeData]) -> Result<BatchOutput, TransformError> {
+        super::blocking::off_async_runtime(|| self.run_here(changes))
+    }
+
+    /// [`WasmTransform::run`] on the calling thread.
+    fn run_here(&self, changes: &[ChangeData]) -> Result<BatchOutput, TransformError> {
         if self.steps.is_empty() {
             return self.map(changes);
         }

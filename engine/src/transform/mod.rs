@@ -34,6 +34,7 @@
 
 mod bindings;
 mod bisect;
+mod blocking;
 mod cache;
 mod error;
 mod host;

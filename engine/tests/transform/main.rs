@@ -183,6 +183,66 @@ fn the_host_goes_on_after_every_kind_of_failure() {
     assert!(out.iter().all(|o| o.is_ok()));
 }
 
+/// A guest's panic message goes to its stderr, which wasmtime's WASI serves
+/// by blocking on the ambient tokio runtime: from async code, as the
+/// engine calls transforms, that must neither panic the runtime's thread
+/// nor lose the message, on either kind of runtime.
+fn a_trap_inside_a_runtime_is_rejected_alone(runtime: tokio::runtime::Runtime) {
+    runtime.block_on(async {
+        assert_only_middle_rejected(
+            shared(),
+            &batch_around("trap:7"),
+            |e| matches!(e, TransformError::Trap(m) if m.contains("told to trap on trap:7")),
+        );
+        // And again from a task the runtime spawned.
+        let joined = tokio::spawn(async {
+            let out = shared()
+                .run(&batch_around("trap:8"))
+                .expect("the batch runs");
+            out.iter().filter(Result::is_err).count()
+        })
+        .await;
+        assert_eq!(joined.expect("the task did not panic"), 1);
+    });
+}
+
+#[test]
+fn a_trap_inside_a_current_thread_runtime_is_rejected_alone() {
+    a_trap_inside_a_runtime_is_rejected_alone(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+}
+
+#[test]
+fn a_trap_inside_a_multi_thread_runtime_is_rejected_alone() {
+    a_trap_inside_a_runtime_is_rejected_alone(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+}
+
+#[test]
+fn a_panic_in_init_fails_the_load_inside_a_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let loaded = runtime.block_on(async {
+        tokio::spawn(async { load(&[("panic", "yes")], limits()).map(drop) }).await
+    });
+    match loaded.expect("the task did not panic") {
+        Err(e) => assert!(e.to_string().contains("told to panic in init"), "{e}"),
+        Ok(()) => panic!("the load succeeded"),
+    }
+}
+
 #[test]
 fn refused_params_fail_the_load() {
     match load(&[("refuse", "yes")], limits()) {

@@ -2,7 +2,8 @@
 //! misbehaves on purpose so the host's limits can be tested:
 //! `trap:*` panics, `loop:*` never returns, `oom:*` allocates without bound,
 //! `reject:*` returns an error, `log:*` writes a log line first, and
-//! `probe:*` reports what the sandbox lets it see.
+//! `probe:*` reports what the sandbox lets it see. Its `init` refuses when
+//! given the param `refuse` and panics when given `panic`.
 
 use wb_guest::{Change, LogLevel, Params, RowOp, Transform};
 
@@ -14,6 +15,9 @@ impl Transform for Fixture {
     fn init(params: &Params) -> Result<Self, String> {
         if params.get("refuse").is_some() {
             return Err("told to refuse".into());
+        }
+        if params.get("panic").is_some() {
+            panic!("told to panic in init");
         }
         Ok(Fixture {
             table: params.get_or("table", "users").to_string(),
