@@ -49,6 +49,10 @@ impl<S: Sink + Send> Sink for CrashAfterCommit<S> {
     async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
         self.inner.stored_offset(job, shard).await
     }
+
+    fn forget_schema(&mut self) {
+        self.inner.forget_schema();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,9 @@ pub async fn set_state<C: ConnectionLike>(
     streams: &[JobStream],
     state: &str,
 ) -> Result<(), SourceError> {
+    if streams.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
     let mut pipe = redis::pipe();
     for stream in streams {

@@ -203,6 +203,12 @@ pub struct WrittenBatch {
     outcome: BatchOutcome,
 }
 
+impl WrittenBatch {
+    pub fn stream(&self) -> &JobStream {
+        &self.stream
+    }
+}
+
 /// Writes `batch` to the target in one transaction with its stream offset,
 /// then dead-letters what was rejected and acknowledges the entries over
 /// `con`: [`write`] then [`finish`].
@@ -261,7 +267,16 @@ pub async fn write<S: Sink>(
                 last_id: last_id.to_string(),
             }],
         };
-        let report = sink.write(&batch).await?;
+        let report = sink.write(&batch).await.map_err(|error| {
+            if error.is_configuration() {
+                PipelineError::Misconfigured {
+                    job: stream.job.clone(),
+                    error,
+                }
+            } else {
+                PipelineError::Sink(error)
+            }
+        })?;
         for rejection in &report.rejected {
             let row = batch
                 .ops

@@ -17,6 +17,11 @@ pub enum PipelineError {
     Transform(TransformError),
     #[error("writing to the target: {0}")]
     Sink(SinkError),
+    /// The target does not match the job (a missing table or column, a
+    /// missing privilege): the job is held, its entries pending, until the
+    /// target is fixed; the worker's other jobs go on.
+    #[error("job '{job}' does not match its target: {error}")]
+    Misconfigured { job: String, error: SinkError },
     /// A stream of a job the worker was not given (streams are filtered by
     /// job when a session starts, so this is a bug).
     #[error("no transform for job '{0}'")]
@@ -35,6 +40,7 @@ impl PipelineError {
             PipelineError::Source(e) => e.is_transient(),
             PipelineError::Transform(e) => e.is_transient(),
             PipelineError::Sink(e) => e.is_transient(),
+            PipelineError::Misconfigured { .. } => false,
             PipelineError::UnknownJob(_) => false,
             PipelineError::NoStreams => true,
         }

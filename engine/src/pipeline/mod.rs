@@ -9,6 +9,7 @@
 
 mod batch;
 mod error;
+mod hold;
 mod status;
 mod worker;
 

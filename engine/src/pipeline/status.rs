@@ -2,13 +2,11 @@
 //! `control::status`): the pause flags, checked between batches at most
 //! every [`PAUSE_CHECK`], and its state when it retries, fails or stops.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::control::status;
 use crate::control::JobStream;
 use crate::source::{ShardReader, SourceError, WireConnection};
-use crate::transform::WasmTransform;
 
 /// How often a worker looks at its jobs' pause flags.
 pub const PAUSE_CHECK: Duration = Duration::from_millis(500);
@@ -51,11 +49,11 @@ impl PauseFlags {
     }
 }
 
-/// Sets the state of every job of `jobs` on the shard at `url` (e.g.
-/// `retrying: REASON`), over a connection of its own. Best effort: the
-/// server may be what failed, so a failure is only logged, and the attempt
-/// gives up after a second.
-pub async fn report_state(url: &str, jobs: &HashMap<String, WasmTransform>, state: &str) {
+/// Sets the state of the jobs on the shard at `url` for which `reported`
+/// holds (e.g. `retrying: REASON`), over a connection of its own. Best
+/// effort: the server may be what failed, so a failure is only logged, and
+/// the attempt gives up after a second.
+pub async fn report_state(url: &str, reported: impl Fn(&str) -> bool, state: &str) {
     let attempt = async {
         let mut con = ShardReader::connect(url).await?;
         let streams: Vec<JobStream> = con
@@ -63,7 +61,7 @@ pub async fn report_state(url: &str, jobs: &HashMap<String, WasmTransform>, stat
             .await?
             .iter()
             .filter_map(|name| JobStream::parse(name))
-            .filter(|s| jobs.contains_key(&s.job))
+            .filter(|s| reported(&s.job))
             .collect();
         status::set_state(con.connection(), &streams, state).await
     };

@@ -5,13 +5,16 @@
 //! unfinished batches), then reads new ones as they arrive. A transient
 //! failure (Redis or the target unreachable, a timeout, a failover) leaves
 //! the batch pending and is retried with exponential backoff and jitter for
-//! as long as it takes; a vanished consumer group is created again. Any
-//! other failure stops the worker with its error, entries still pending.
+//! as long as it takes; a vanished consumer group is created again. A job
+//! whose target does not match it (a missing table, column or privilege) is
+//! held, its entries pending and its status saying why, while the others go
+//! on, and tried again until the target is fixed (see `hold`). Any other
+//! failure stops the worker with its error, entries still pending.
 //! A stop request is honoured between batches: the batch in flight finishes
 //! and is acknowledged first.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
@@ -24,6 +27,7 @@ use super::batch::{
     finish, prepare, write, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch,
 };
 use super::error::PipelineError;
+use super::hold::HeldJobs;
 use super::status::{report_state, PauseFlags, PAUSE_CHECK};
 
 /// How a worker reads and retries.
@@ -62,6 +66,8 @@ pub struct WorkerStats {
     pub dead_letters: u64,
     /// Transient failures retried.
     pub retries: u64,
+    /// Times a job was held because its target did not match it.
+    pub holds: u64,
     /// Time spent per stage, over all batches.
     pub timings: StageTimings,
 }
@@ -84,25 +90,63 @@ impl<S: Sink> ShardWorker<S> {
     ) -> Result<WorkerStats, PipelineError> {
         let mut stats = WorkerStats::default();
         let mut backoff = Backoff::new(self.settings.min_backoff, self.settings.max_backoff);
+        let mut held = HeldJobs::new(self.settings.max_backoff);
         loop {
             if *stop.borrow() {
                 return Ok(stats);
             }
-            match self.session(&mut stop, &mut stats, &mut backoff).await {
-                Ok(()) => {
-                    report_state(&self.url, &self.jobs, "stopped").await;
+            let ended = self
+                .session(&mut stop, &mut stats, &mut backoff, &mut held)
+                .await;
+            let ours = |job: &str| self.jobs.contains_key(job);
+            match ended {
+                Ok(SessionEnd::Stopped) => {
+                    report_state(&self.url, ours, "stopped").await;
                     return Ok(stats);
+                }
+                Ok(SessionEnd::RetryHeld) => {
+                    // A new session reads the held job's pending entries
+                    // again, against the target's schema read afresh.
+                    self.sink.forget_schema();
+                }
+                Err(PipelineError::Misconfigured { job, error }) => {
+                    stats.holds += 1;
+                    let reason = error.to_string();
+                    let again = held.reason(&job) == Some(reason.as_str());
+                    let delay = held.hold(&job, reason, Instant::now());
+                    self.sink.forget_schema();
+                    if again {
+                        // Each reason is said once at error level; the
+                        // failed tries after that only for those who look.
+                        tracing::debug!(job, error = %error, retry_in = ?delay, "still held");
+                    } else {
+                        tracing::error!(
+                            job,
+                            error = %error,
+                            retry_in = ?delay,
+                            "the job's target does not match it: holding the job, its changes \
+                             pending, until the target is fixed; the other jobs go on"
+                        );
+                    }
+                    let state = format!(
+                        "paused: {error} (changes kept pending; tried again every {} s until \
+                         the target is fixed)",
+                        held.cap().as_secs()
+                    );
+                    report_state(&self.url, |j| j == job, &state).await;
                 }
                 Err(e) if e.is_transient() || is_missing_group(&e) => {
                     stats.retries += 1;
                     tracing::warn!(error = %e, "retrying after a transient failure");
-                    report_state(&self.url, &self.jobs, &format!("retrying: {e}")).await;
+                    // A held job keeps saying why it is held.
+                    let retrying = |job: &str| ours(job) && !held.contains(job);
+                    report_state(&self.url, retrying, &format!("retrying: {e}")).await;
                     let delay = backoff.next_delay();
                     // Wake early for a stop request.
                     let _ = tokio::time::timeout(delay, stop.changed()).await;
                 }
                 Err(e) => {
-                    report_state(&self.url, &self.jobs, &format!("error: {e}")).await;
+                    report_state(&self.url, ours, &format!("error: {e}")).await;
                     return Err(e);
                 }
             }
@@ -110,7 +154,8 @@ impl<S: Sink> ShardWorker<S> {
     }
 
     /// One connection's worth of work: set up, drain pending, then follow
-    /// the streams. Returns `Ok` only when asked to stop.
+    /// the streams. Returns `Ok` when asked to stop, or when a held job is
+    /// due to be tried again. Held jobs not yet due are left alone.
     ///
     /// Three stages run side by side: one reads entries, fetches values and
     /// transforms (over the reading connection), one writes to the target,
@@ -124,7 +169,8 @@ impl<S: Sink> ShardWorker<S> {
         stop: &mut watch::Receiver<bool>,
         stats: &mut WorkerStats,
         backoff: &mut Backoff,
-    ) -> Result<(), PipelineError> {
+        held: &mut HeldJobs,
+    ) -> Result<SessionEnd, PipelineError> {
         let mut reader = ShardReader::connect(&self.url).await?;
         let mut acker = ShardReader::connect(&self.url).await?;
         let streams: Vec<JobStream> = reader
@@ -139,14 +185,27 @@ impl<S: Sink> ShardWorker<S> {
             // for them again.
             return Err(PipelineError::NoStreams);
         }
+        let now = Instant::now();
+        let waiting = held.waiting(now);
+        let retry_held_at = held.next_retry(now);
+        let streams: Vec<JobStream> = streams
+            .into_iter()
+            .filter(|s| !waiting.contains(&s.job))
+            .collect();
         let mut committed: HashMap<String, Option<StreamId>> = HashMap::new();
         for stream in &streams {
             reader.ensure_group(&stream.stream()).await?;
             let stored = self.sink.stored_offset(&stream.job, &stream.tag).await?;
             committed.insert(stream.job.clone(), stored.and_then(|id| id.parse().ok()));
         }
-        // Running again (after a retry, a restart) even before a batch.
-        status::set_state(reader.connection(), &streams, status::RUNNING).await?;
+        // Running again (after a retry, a restart) even before a batch; a
+        // held job tried again says so once a batch of it is written.
+        let running: Vec<JobStream> = streams
+            .iter()
+            .filter(|s| !held.contains(&s.job))
+            .cloned()
+            .collect();
+        status::set_state(reader.connection(), &running, status::RUNNING).await?;
 
         let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
         let (committed_tx, mut committed_rx) = mpsc::channel::<WrittenBatch>(BATCHES_AHEAD);
@@ -156,6 +215,7 @@ impl<S: Sink> ShardWorker<S> {
             jobs: &self.jobs,
             committed: &committed,
             settings: &self.settings,
+            retry_held_at,
         };
         let read_side = async move {
             let result = source.run(stop, &ready).await;
@@ -186,6 +246,10 @@ impl<S: Sink> ShardWorker<S> {
         let dlq_max = self.settings.dlq_max_messages;
         let acknowledge_side = async {
             while let Some(batch) = committed_rx.recv().await {
+                if !held.is_empty() {
+                    // The target took a batch of it: no longer held.
+                    held.release(&batch.stream().job);
+                }
                 match finish(acker.connection(), dlq_max, batch).await {
                     Ok(outcome) => {
                         stats.record(&outcome);
@@ -210,6 +274,15 @@ impl<S: Sink> ShardWorker<S> {
 /// busy, few enough to bound memory.
 const BATCHES_AHEAD: usize = 1;
 
+/// Why a session ended without an error.
+#[derive(Debug)]
+enum SessionEnd {
+    /// Asked to stop (or the writer is gone, its error the session's).
+    Stopped,
+    /// A held job is due to be tried again.
+    RetryHeld,
+}
+
 /// The reading stage of a session: pending entries first, then new ones,
 /// each batch coalesced, fetched and transformed, then handed on.
 struct Source<'a> {
@@ -218,6 +291,8 @@ struct Source<'a> {
     jobs: &'a HashMap<String, WasmTransform>,
     committed: &'a HashMap<String, Option<StreamId>>,
     settings: &'a WorkerSettings,
+    /// When a held job is due to be tried again: the session then ends.
+    retry_held_at: Option<Instant>,
 }
 
 impl Source<'_> {
@@ -227,7 +302,7 @@ impl Source<'_> {
         mut self,
         stop: &mut watch::Receiver<bool>,
         ready: &mpsc::Sender<PreparedBatch>,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<SessionEnd, PipelineError> {
         let count = self.settings.read_batch_size;
         // A previous run's unfinished batches first, in order. Entries
         // handed on stay pending until written, so the walk goes by id.
@@ -243,7 +318,7 @@ impl Source<'_> {
                 };
                 after = newest;
                 let Ok(permit) = ready.reserve().await else {
-                    return Ok(());
+                    return Ok(SessionEnd::Stopped);
                 };
                 let batch = self.prepare(stream, read).await?;
                 permit.send(batch);
@@ -251,12 +326,15 @@ impl Source<'_> {
         }
         let mut pauses = PauseFlags::new(self.streams);
         while !*stop.borrow() {
+            if self.retry_held_at.is_some_and(|at| Instant::now() >= at) {
+                return Ok(SessionEnd::RetryHeld);
+            }
             // Read only once the writer can take the batch: while it is
             // busy, changes gather in the stream and make one bigger batch
             // (cheaper per change) instead of a queue of small ones, each
             // adding a transaction's time to the wait of those behind it.
             let Ok(permit) = ready.reserve().await else {
-                return Ok(());
+                return Ok(SessionEnd::Stopped);
             };
             let names = pauses.active(self.reader.connection()).await?;
             if names.is_empty() {
@@ -282,11 +360,11 @@ impl Source<'_> {
                     None => ready.send(batch).await.is_ok(),
                 };
                 if !sent {
-                    return Ok(());
+                    return Ok(SessionEnd::Stopped);
                 }
             }
         }
-        Ok(())
+        Ok(SessionEnd::Stopped)
     }
 
     /// Coalesces, fetches and transforms one read.
@@ -313,6 +391,7 @@ impl std::ops::AddAssign for WorkerStats {
         self.skipped += other.skipped;
         self.dead_letters += other.dead_letters;
         self.retries += other.retries;
+        self.holds += other.holds;
         self.timings += other.timings;
     }
 }

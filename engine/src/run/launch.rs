@@ -151,15 +151,27 @@ impl Worker {
             ConnectionKind::Sqlite => {
                 let path = resolve(conn.path.as_ref(), "path", &what)?;
                 let path = project.dir.join(path);
-                let sink = SqliteSink::open(SqliteConfig::new(&path), &tables)
-                    .with_context(|| format!("opening {what} ({})", path.display()))?;
+                let config = SqliteConfig::new(&path);
+                let sink = match SqliteSink::open(config.clone(), &tables) {
+                    Err(e) if e.is_configuration() => {
+                        warn_mismatch(&what, &e);
+                        SqliteSink::open(config, &[])
+                    }
+                    opened => opened,
+                }
+                .with_context(|| format!("opening {what} ({})", path.display()))?;
                 self.start(set, name, sink);
             }
             ConnectionKind::Postgresql => {
-                let conninfo = postgres_conninfo(conn, &what)?;
-                let sink = PgSink::connect(PgConfig::new(conninfo), &tables)
-                    .await
-                    .with_context(|| format!("connecting to {what}"))?;
+                let config = PgConfig::new(postgres_conninfo(conn, &what)?);
+                let sink = match PgSink::connect(config.clone(), &tables).await {
+                    Err(e) if e.is_configuration() => {
+                        warn_mismatch(&what, &e);
+                        PgSink::connect(config, &[]).await
+                    }
+                    connected => connected,
+                }
+                .with_context(|| format!("connecting to {what}"))?;
                 self.start(set, name, sink);
             }
             ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
@@ -178,6 +190,17 @@ impl Worker {
         let stop = self.stop;
         set.spawn(async move { (name, worker.run(stop).await) });
     }
+}
+
+/// A declared table that does not match the target when the engine starts
+/// does not stop it: the jobs writing there are held when they first write
+/// (their changes pending, their status saying why) until the target is
+/// fixed, and the others run.
+fn warn_mismatch(what: &str, error: &crate::sink::SinkError) {
+    tracing::warn!(
+        "{what}: {error}; the jobs that write there are held, their changes pending, until \
+         it is fixed"
+    );
 }
 
 /// Tells the capture module which keys to record for each job.

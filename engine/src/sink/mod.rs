@@ -39,6 +39,11 @@ pub trait Sink {
         job: &str,
         shard: &str,
     ) -> impl Future<Output = Result<Option<String>, SinkError>> + Send;
+
+    /// Forgets what the sink read of the target's schema, so that the next
+    /// write reads it again: after a configuration error, the target may
+    /// have been fixed since (a table created, a column added).
+    fn forget_schema(&mut self);
 }
 
 /// Splits "schema.table" into its parts; a bare name uses `default_schema`.

@@ -190,6 +190,123 @@ async fn status_counts_a_run_and_pause_holds_writes_until_resume() {
     assert_eq!(output.status.code(), Some(1));
 }
 
+/// A job whose target does not match it (its table missing, then a column)
+/// is held: its changes stay pending, none is dead-lettered, its status
+/// says why, and the other job on the same worker goes on. Once the target
+/// is fixed, it catches up by itself, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_table_is_missing_is_held_until_it_is_created() {
+    let server = shared_server();
+    let url = server.url();
+    let mut con = server.connection();
+    let pg = PgSchema::create(
+        "cli_held",
+        "CREATE TABLE other (id text PRIMARY KEY, name text)",
+    )
+    .await;
+    let dir = TempDir::new("held");
+    let late = job("hl:*", &pg.name, "late");
+    let other = job("ho:*", &pg.name, "other");
+    write_project(
+        dir.path(),
+        "    type: postgresql\n    host: 127.0.0.1\n    port: 5432\n    database: test\n    user: postgres\n",
+        &[("hlate", &late), ("hother", &other)],
+        100,
+    );
+    let engine = Engine::start(dir.path(), &url, &[]);
+    wait_for_jobs(&mut con, &["hlate", "hother"]);
+    for n in 1..=50 {
+        wb_tests::cmd(
+            &mut con,
+            &["HSET", &format!("hl:{n}"), "name", &format!("L{n}")],
+        );
+    }
+    let late_state = async || {
+        status(&url, "hlate")["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    wait_for(
+        "the job held",
+        async || late_state().await.starts_with("paused: "),
+        || engine.log(),
+    )
+    .await;
+    let state = late_state().await;
+    assert!(
+        state.contains("late") && state.contains("does not exist"),
+        "{state}"
+    );
+    assert!(
+        engine.log().contains("holding the job"),
+        "the log says nothing of the held job:\n{}",
+        engine.log()
+    );
+    // The other job goes on meanwhile.
+    wb_tests::cmd(&mut con, &["HSET", "ho:1", "name", "Eve"]);
+    let row =
+        |id: &str, name: &str| -> TextRow { vec![Some(id.to_owned()), Some(name.to_owned())] };
+    let other_rows = "SELECT id, name FROM other ORDER BY id";
+    wait_for(
+        "the other job's row",
+        async || pg.rows(other_rows).await == [row("1", "Eve")],
+        || engine.log(),
+    )
+    .await;
+    assert_eq!(status(&url, "hother")["state"], "running");
+
+    // The table, but without the job's column: still held, for that.
+    pg.client
+        .batch_execute("CREATE TABLE late (id text PRIMARY KEY)")
+        .await
+        .expect("CREATE TABLE late");
+    wait_for(
+        "the job held for its missing column",
+        async || late_state().await.contains("no column name"),
+        || engine.log(),
+    )
+    .await;
+    let s = status(&url, "hlate");
+    assert_eq!(s["written"], Value::from(0), "{s}");
+    assert!(s["pending"].as_u64().is_some_and(|p| p > 0), "{s}");
+    let dead = wb_tests::read_stream(&mut con, "wb:{0}:dlq:hlate", None);
+    assert!(
+        dead.is_empty(),
+        "changes dead-lettered for a target fault: {dead:?}"
+    );
+
+    // Fixed: it catches up, every change once, nothing dead-lettered.
+    pg.client
+        .batch_execute("ALTER TABLE late ADD COLUMN name text")
+        .await
+        .expect("ALTER TABLE late");
+    let late_rows = "SELECT count(*) FROM late";
+    wait_for(
+        "the held job's 50 rows",
+        async || pg.rows(late_rows).await == [vec![Some("50".to_owned())]],
+        || engine.log(),
+    )
+    .await;
+    wait_for(
+        "the held job running",
+        async || late_state().await == "running",
+        || engine.log(),
+    )
+    .await;
+    let s = status(&url, "hlate");
+    assert_eq!(s["pending"], 0, "{s}");
+    assert_eq!(s["rejected"], 0, "{s}");
+    assert_eq!(s["read"], 50, "{s}");
+    assert_eq!(
+        pg.rows("SELECT name FROM late WHERE id = '17'").await,
+        [vec![Some("L17".to_owned())]]
+    );
+    assert!(wb_tests::read_stream(&mut con, "wb:{0}:dlq:hlate", None).is_empty());
+    let (stopped, log) = engine.stop();
+    assert!(stopped, "{log}");
+}
+
 #[test]
 fn jobs_lists_describes_and_removes_what_the_capture_module_tracks() {
     let server = shared_server();

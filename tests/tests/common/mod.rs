@@ -168,6 +168,13 @@ impl Sink for AnySink {
             AnySink::Postgres(s) => s.stored_offset(job, shard).await,
         }
     }
+
+    fn forget_schema(&mut self) {
+        match self {
+            AnySink::Sqlite(s) => s.forget_schema(),
+            AnySink::Postgres(s) => s.forget_schema(),
+        }
+    }
 }
 
 /// Settings that keep tests quick: small batches, short waits and retries.
@@ -195,9 +202,19 @@ impl Running {
         sink: S,
         settings: WorkerSettings,
     ) -> Running {
+        Running::with_transforms(url, transforms(jobs), sink, settings)
+    }
+
+    /// Starts a worker for jobs given by their loaded transforms.
+    pub fn with_transforms<S: Sink + Send + 'static>(
+        url: &str,
+        jobs: HashMap<String, WasmTransform>,
+        sink: S,
+        settings: WorkerSettings,
+    ) -> Running {
         let worker = ShardWorker {
             url: url.to_owned(),
-            jobs: transforms(jobs),
+            jobs,
             sink,
             settings,
         };

@@ -181,14 +181,6 @@ impl PgSink {
         Ok(())
     }
 
-    /// Forgets what was read from the catalog (after the target's schema
-    /// changed); tables are read again as batches name them.
-    pub fn forget_schema(&mut self) {
-        self.tables.clear();
-        self.by_name.clear();
-        self.statements.clear();
-    }
-
     async fn table(&mut self, name: &str) -> Result<usize, SinkError> {
         if let Some(&at) = self.by_name.get(name) {
             return Ok(at);
@@ -533,5 +525,13 @@ impl super::Sink for PgSink {
             .await
             .map_err(|e| pg_error(e, "reading the stored offset"))?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Tables are read from the catalog again as batches name them, and
+    /// their statements prepared again.
+    fn forget_schema(&mut self) {
+        self.tables.clear();
+        self.by_name.clear();
+        self.statements.clear();
     }
 }

@@ -130,11 +130,6 @@ impl SqliteSink {
         Ok(sink)
     }
 
-    /// Forgets what was read about the tables (after their schema changed).
-    pub fn forget_schema(&mut self) {
-        self.tables.clear();
-    }
-
     fn table(&mut self, name: &str) -> Result<&TableInfo, SinkError> {
         if !self.tables.contains_key(name) {
             let info = schema::load(&self.conn, name)?;
@@ -371,5 +366,12 @@ impl super::Sink for SqliteSink {
 
     async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
         self.read_offset(job, shard)
+    }
+
+    /// Tables are read again as batches name them; cached statements are
+    /// prepared again.
+    fn forget_schema(&mut self) {
+        self.tables.clear();
+        self.conn.flush_prepared_statement_cache();
     }
 }
