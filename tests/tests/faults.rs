@@ -12,6 +12,9 @@
 //! - Redis (appendonly) restarted under the four-type workload.
 //! - A replica promoted (REPLICAOF NO ONE) while the worker runs against
 //!   it: every change replicated before the promotion is written.
+//! - A transform that traps, one that loops forever and one that exhausts
+//!   its memory, each on specific keys: only those keys are dead-lettered,
+//!   and the worker's pace afterwards is what it was before.
 //!
 //! The SIGKILL scenario needs the engine binary and lives with the other
 //! kill test in `engine/tests/kill.rs`.
@@ -23,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use common::{settings, Running};
 use wb_engine::sink::postgres::{PgConfig, PgSink};
+use wb_engine::transform::{Limits, WasmHost};
 use wb_tests::pg_cluster::OwnPostgres;
 use wb_tests::workload::{self, JOBS};
 use wb_tests::{
-    pending_count, read_stream, redis, unread_count, Flavor, PgSchema, Rng, Server, ServerOptions,
-    TargetDb, TextRow,
+    guests, pending_count, read_stream, redis, unread_count, Flavor, PgSchema, Rng, Server,
+    ServerOptions, TargetDb, TextRow,
 };
 
 /// Keys per type the random writes touch.
@@ -95,7 +99,7 @@ fn rows_in(tables: &workload::Tables) -> usize {
 // 1. PostgreSQL stopped under load.
 
 /// How long the cluster stays down.
-const OUTAGE: Duration = Duration::from_secs(15);
+const OUTAGE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_under_load_and_started_again_loses_nothing() {
@@ -558,5 +562,155 @@ async fn a_promoted_replica_delivers_what_was_replicated_before() {
         stats.retries,
         rows_in(&want),
         started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. A transform that traps, loops or exhausts its memory on some keys.
+
+/// The test guest (`engine/tests/guests/misbehave`): `user:<id>` hashes to
+/// `users` rows; it panics on `trap:*`, never returns on `loop:*` and
+/// allocates without bound on `oom:*`.
+const MISBEHAVE: &str = "engine/tests/guests/misbehave";
+
+/// Writes `count` hashes `user:<from..>` in pipelines of 100.
+fn write_users(con: &mut redis::Connection, from: usize, count: usize) {
+    for chunk in (from..from + count).collect::<Vec<_>>().chunks(100) {
+        let mut pipe = redis::pipe();
+        for n in chunk {
+            pipe.cmd("HSET")
+                .arg(format!("user:{n}"))
+                .arg("name")
+                .arg(format!("user {n}"))
+                .ignore();
+        }
+        let _: () = pipe.query(con).expect("HSET users");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transform_that_traps_loops_or_exhausts_memory_rejects_only_those_keys() {
+    const USERS: usize = 3_000;
+    const JOB: &str = "misbehave";
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    let _: String = redis::cmd("WB.JOB.SET")
+        .arg(JOB)
+        .arg("*:*")
+        .query(&mut con)
+        .expect("WB.JOB.SET");
+    let jobs = [(JOB, "")];
+    let schema = PgSchema::create(
+        "wb_faults",
+        "CREATE TABLE users (id text PRIMARY KEY, name text, event text)",
+    )
+    .await;
+    let deadline = Duration::from_millis(100);
+    let memory_bytes = 32 << 20;
+    let transform = WasmHost::new()
+        .expect("wasm host")
+        .load_file(
+            JOB,
+            &guests::build(MISBEHAVE),
+            Vec::new(),
+            Limits {
+                memory_bytes,
+                deadline,
+                wall_clock: false,
+            },
+        )
+        .expect("the guest loads");
+    let worker = Running::with_transforms(
+        &server.url(),
+        [(JOB.to_owned(), transform)].into(),
+        pg_sink(&schema, &["users"]).await,
+        settings(),
+    );
+
+    // A clean run, for the worker's pace; then the same with the bad keys
+    // among the users; then clean again.
+    let mut paces = Vec::new();
+    let bad: BTreeMap<String, &str> = [
+        ("trap:1", "told to trap on trap:1"),
+        ("trap:2", "told to trap on trap:2"),
+        ("loop:1", "ran longer than 100 ms"),
+        ("loop:2", "ran longer than 100 ms"),
+        ("oom:1", "more than 33554432 bytes of memory"),
+        ("oom:2", "more than 33554432 bytes of memory"),
+    ]
+    .into_iter()
+    .map(|(k, why)| (k.to_owned(), why))
+    .collect();
+    for round in 0..3 {
+        let started = Instant::now();
+        if round == 1 {
+            write_users(&mut con, USERS, USERS / 2);
+            for key in bad.keys() {
+                wb_tests::cmd(&mut con, &["HSET", key, "name", "bad"]);
+            }
+            write_users(&mut con, USERS + USERS / 2, USERS / 2);
+        } else {
+            write_users(&mut con, round * USERS, USERS);
+        }
+        let caught_up = drained(&mut con, &jobs, Duration::from_secs(120)).await;
+        assert!(
+            caught_up,
+            "round {round}: the stream blocked ({} entries unfinished)",
+            unfinished(&mut con, &jobs)
+        );
+        paces.push(USERS as f64 / started.elapsed().as_secs_f64());
+    }
+    let stats = worker.stop().await.expect("the worker stops cleanly");
+    assert_eq!(pending(&mut con, &jobs), 0, "entries left pending");
+
+    let letters = read_stream(&mut con, &dlq_stream(JOB), None);
+    let mut dead = BTreeMap::new();
+    for letter in &letters {
+        let key = String::from_utf8_lossy(letter.field("key").unwrap_or_default()).into_owned();
+        let reason = String::from_utf8_lossy(letter.field("reason").unwrap_or_default());
+        let stage = String::from_utf8_lossy(letter.field("stage").unwrap_or_default());
+        assert_eq!(stage, "transform", "{key}: {reason}");
+        let Some(why) = bad.get(&key) else {
+            panic!("{key} is dead-lettered but the guest maps it: {reason}");
+        };
+        assert!(
+            reason.contains(why),
+            "{key}: the reason does not say {why:?}: {reason}"
+        );
+        assert!(
+            dead.insert(key, reason.into_owned()).is_none(),
+            "dead-lettered twice"
+        );
+    }
+    assert_eq!(
+        dead.keys().collect::<Vec<_>>(),
+        bad.keys().collect::<Vec<_>>(),
+        "exactly the misbehaving keys are dead-lettered"
+    );
+    let rows = schema.rows("SELECT count(*) FROM users").await;
+    assert_eq!(
+        rows,
+        [vec![Some((3 * USERS).to_string())]],
+        "users committed"
+    );
+    assert_eq!(
+        schema
+            .rows("SELECT name FROM users WHERE id = '4567'")
+            .await,
+        [vec![Some("user 4567".to_owned())]]
+    );
+    println!(
+        "misbehaving transform: {} changes, {} trapping, looping or exhausting memory \
+         ({deadline:?} deadline, {} MiB cap), {} dead letters, {} rows compared; \
+         changes/s before {:.0}, with the bad keys {:.0}, after {:.0}; {} batches",
+        3 * USERS + bad.len(),
+        bad.len(),
+        memory_bytes >> 20,
+        letters.len(),
+        3 * USERS,
+        paces[0],
+        paces[1],
+        paces[2],
+        stats.batches
     );
 }
