@@ -4,10 +4,13 @@
 //! offset, rejected changes dead-lettered, and only then acknowledged.
 //!
 //! [`ShardWorker`] runs every job stream of one shard that way, with
-//! retries, until it is told to stop. Not built yet: `wb-engine run`, which
-//! builds the workers from the configuration.
+//! retries, until it is told to stop; [`connect_sink`] waits for its target
+//! to be reachable first. `wb-engine run` (`crate::run`) builds the workers
+//! from the configuration.
 
+mod backoff;
 mod batch;
+mod connect;
 mod error;
 mod hold;
 mod status;
@@ -17,5 +20,6 @@ pub use batch::{
     commit, finish, prepare, write, BatchOutcome, JobRunner, PreparedBatch, StageTimings,
     WrittenBatch,
 };
+pub use connect::connect_sink;
 pub use error::PipelineError;
 pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

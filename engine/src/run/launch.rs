@@ -2,6 +2,7 @@
 //! capture module, each target connected, and the workers run until a stop.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -9,11 +10,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
-use crate::pipeline::{PipelineError, ShardWorker, WorkerSettings, WorkerStats};
+use crate::pipeline::{connect_sink, PipelineError, ShardWorker, WorkerSettings, WorkerStats};
 use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkError};
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
 use super::target::{targets, TargetJobs};
@@ -82,9 +83,7 @@ pub async fn run(
             settings: settings.clone(),
             stop: halted.clone(),
         };
-        // Started one by one, so a target that cannot be reached stops the
-        // run before any worker writes.
-        worker.spawn(project, target, &mut workers).await?;
+        worker.spawn(project, target, &mut workers)?;
     }
     let mut stop = stop;
     let mut total = WorkerStats::default();
@@ -130,19 +129,21 @@ struct Worker {
 type Finished = (String, Result<WorkerStats, PipelineError>);
 
 impl Worker {
-    /// Connects `target` and starts the worker on a task in `set`.
-    async fn spawn(
+    /// Starts the worker for `target` on a task in `set`: it connects to the
+    /// target (waiting for it while it cannot be reached), then runs.
+    fn spawn(
         self,
         project: &Project,
         target: &TargetJobs,
         set: &mut JoinSet<Finished>,
     ) -> anyhow::Result<()> {
-        // Declared tables are checked against the target now; others (from
-        // components that declare none) when a batch first names them.
-        let tables: Vec<&str> = target
+        // Declared tables are checked against the target when it connects;
+        // others (from components that declare none) when a batch first
+        // names them.
+        let tables: Vec<String> = target
             .jobs
             .iter()
-            .flat_map(|&i| project.jobs[i].outputs.iter().map(|o| o.table.as_str()))
+            .flat_map(|&i| project.jobs[i].outputs.iter().map(|o| o.table.clone()))
             .collect();
         let conn = &target.connection;
         let what = format!("connection '{}'", target.name);
@@ -150,45 +151,71 @@ impl Worker {
         match conn.kind {
             ConnectionKind::Sqlite => {
                 let path = resolve(conn.path.as_ref(), "path", &what)?;
-                let path = project.dir.join(path);
-                let config = SqliteConfig::new(&path);
-                let sink = match SqliteSink::open(config.clone(), &tables) {
-                    Err(e) if e.is_configuration() => {
-                        warn_mismatch(&what, &e);
-                        SqliteSink::open(config, &[])
+                let config = SqliteConfig::new(project.dir.join(path));
+                self.start(set, name, move || {
+                    let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
+                    async move {
+                        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+                        match SqliteSink::open(config.clone(), &tables) {
+                            Err(e) if e.is_table_mismatch() => {
+                                warn_mismatch(&what, &e);
+                                SqliteSink::open(config, &[])
+                            }
+                            opened => opened,
+                        }
                     }
-                    opened => opened,
-                }
-                .with_context(|| format!("opening {what} ({})", path.display()))?;
-                self.start(set, name, sink);
+                });
             }
             ConnectionKind::Postgresql => {
                 let config = PgConfig::new(postgres_conninfo(conn, &what)?);
-                let sink = match PgSink::connect(config.clone(), &tables).await {
-                    Err(e) if e.is_configuration() => {
-                        warn_mismatch(&what, &e);
-                        PgSink::connect(config, &[]).await
+                self.start(set, name, move || {
+                    let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
+                    async move {
+                        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+                        match PgSink::connect(config.clone(), &tables).await {
+                            Err(e) if e.is_table_mismatch() => {
+                                warn_mismatch(&what, &e);
+                                PgSink::connect(config, &[]).await
+                            }
+                            connected => connected,
+                        }
                     }
-                    connected => connected,
-                }
-                .with_context(|| format!("connecting to {what}"))?;
-                self.start(set, name, sink);
+                });
             }
             ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
         }
         Ok(())
     }
 
-    /// Runs a shard worker writing to `sink` on a task in `set`.
-    fn start<S: Sink + Send + 'static>(self, set: &mut JoinSet<Finished>, name: String, sink: S) {
-        let worker = ShardWorker {
-            url: self.url,
-            jobs: self.jobs,
-            sink,
-            settings: self.settings,
-        };
-        let stop = self.stop;
-        set.spawn(async move { (name, worker.run(stop).await) });
+    /// Runs a shard worker on a task in `set`, writing to the sink that
+    /// `connect` opens.
+    fn start<S, F, Fut>(self, set: &mut JoinSet<Finished>, name: String, connect: F)
+    where
+        S: Sink + Send + 'static,
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S, SinkError>> + Send,
+    {
+        let Worker {
+            url,
+            jobs,
+            settings,
+            mut stop,
+        } = self;
+        set.spawn(async move {
+            let ours = |job: &str| jobs.contains_key(job);
+            let sink = match connect_sink(&url, ours, &settings, &mut stop, connect).await {
+                Ok(Some(sink)) => sink,
+                Ok(None) => return (name, Ok(WorkerStats::default())),
+                Err(e) => return (name, Err(e)),
+            };
+            let worker = ShardWorker {
+                url,
+                jobs,
+                sink,
+                settings,
+            };
+            (name, worker.run(stop).await)
+        });
     }
 }
 

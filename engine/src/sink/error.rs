@@ -124,6 +124,18 @@ impl SinkError {
         self.class() == ErrorClass::Configuration
     }
 
+    /// Whether a table the job names is missing or lacks what the job
+    /// needs (a column, a unique key), as opposed to the database as a
+    /// whole refusing the sink.
+    pub fn is_table_mismatch(&self) -> bool {
+        matches!(
+            self,
+            SinkError::UnknownTable { .. }
+                | SinkError::UnknownColumn { .. }
+                | SinkError::NoUniqueKey { .. }
+        )
+    }
+
     /// The SQLSTATE (PostgreSQL) or result code name (SQLite), if any.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wb_tests::pg_cluster::OwnPostgres;
 use wb_tests::workload::write_project;
 use wb_tests::{redis, shared_server, PgSchema, TempDir, TextRow};
 
@@ -305,6 +306,108 @@ async fn a_job_whose_table_is_missing_is_held_until_it_is_created() {
     assert!(wb_tests::read_stream(&mut con, "wb:{0}:dlq:hlate", None).is_empty());
     let (stopped, log) = engine.stop();
     assert!(stopped, "{log}");
+}
+
+/// A target that is down when the engine starts is waited for (the job's
+/// status says so) and written to once it is up; the password, given
+/// through the environment, appears nowhere in the log or the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_down_at_start_is_waited_for_and_no_secret_is_shown() {
+    const SECRET: &str = "s3cret-pw-94127";
+    let server = shared_server();
+    let url = server.url();
+    let mut con = server.connection();
+    let mut pg = OwnPostgres::start();
+    let (client, connection) = tokio_postgres::connect(&pg.conninfo(), tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test's own PostgreSQL");
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE down (id text PRIMARY KEY, name text)")
+        .await
+        .expect("CREATE TABLE down");
+    drop(client);
+    pg.stop();
+
+    let dir = TempDir::new("down");
+    write_project(
+        dir.path(),
+        &format!(
+            "    type: postgresql\n    host: 127.0.0.1\n    port: {}\n    database: postgres\n    user: postgres\n    password: ${{WB_TEST_DOWN_PASSWORD}}\n",
+            pg.port
+        ),
+        &[("hdown", &job("hd:*", "public", "down"))],
+        100,
+    );
+    let engine = Engine::start(
+        dir.path(),
+        &url,
+        &[("WB_TEST_DOWN_PASSWORD", std::ffi::OsStr::new(SECRET))],
+    );
+    wait_for_jobs(&mut con, &["hdown"]);
+    for n in 1..=20 {
+        wb_tests::cmd(
+            &mut con,
+            &["HSET", &format!("hd:{n}"), "name", &format!("D{n}")],
+        );
+    }
+    let state = async || {
+        status(&url, "hdown")["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    wait_for(
+        "the job waiting for its target",
+        async || {
+            state()
+                .await
+                .starts_with("retrying: connecting to the target")
+        },
+        || engine.log(),
+    )
+    .await;
+    let waiting = run(&url, &["status", "hdown", "--json"]);
+    assert!(
+        engine.log().contains("the target cannot be reached"),
+        "{}",
+        engine.log()
+    );
+
+    pg.start_again();
+    let (client, connection) = tokio_postgres::connect(&pg.conninfo(), tokio_postgres::NoTls)
+        .await
+        .expect("connect again");
+    tokio::spawn(connection);
+    wait_for(
+        "the 20 rows",
+        async || {
+            let count: i64 = client
+                .query_one("SELECT count(*) FROM down", &[])
+                .await
+                .map_or(0, |row| row.get(0));
+            count == 20
+        },
+        || engine.log(),
+    )
+    .await;
+    wait_for(
+        "the job running",
+        async || state().await == "running",
+        || engine.log(),
+    )
+    .await;
+    let running = run(&url, &["status", "hdown"]);
+    let (stopped, log) = engine.stop();
+    assert!(stopped, "{log}");
+    for (what, text) in [
+        ("the engine's log", log),
+        ("status while waiting", stdout(&waiting)),
+        ("status once running", stdout(&running)),
+    ] {
+        assert!(!text.is_empty(), "{what} is empty");
+        assert!(!text.contains(SECRET), "{what} shows the password:\n{text}");
+    }
 }
 
 #[test]

@@ -88,8 +88,9 @@ impl SqliteSink {
     /// Opens (or creates) the database file, creates the offsets table if
     /// missing, and reads `tables`.
     pub fn open(config: SqliteConfig, tables: &[&str]) -> Result<Self, SinkError> {
-        let conn =
-            Connection::open(&config.path).map_err(|e| sqlite_error(e, "opening the database"))?;
+        let conn = Connection::open(&config.path).map_err(|e| {
+            sqlite_error(e, format!("opening the database {}", config.path.display()))
+        })?;
         conn.busy_timeout(config.busy_timeout)
             .map_err(|e| sqlite_error(e, "setting the busy timeout"))?;
         // One cached statement per table and op shape; the default of 16
