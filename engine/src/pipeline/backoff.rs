@@ -1,6 +1,21 @@
-//! Exponential backoff with jitter, for retrying what is transient.
+//! Exponential backoff with jitter, for retrying what is transient, and
+//! the wait between two tries.
 
 use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Waits `delay`, or less when `stop` changes meanwhile (a stop request:
+/// the caller looks at it). A `stop` whose sender is gone waits the whole
+/// delay rather than waking at once, so a retry loop cannot spin.
+pub async fn wait_unless_stopped(delay: Duration, stop: &mut watch::Receiver<bool>) {
+    let changed = async {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let _ = tokio::time::timeout(delay, changed).await;
+}
 
 /// Exponential backoff with jitter.
 pub struct Backoff {
@@ -44,6 +59,29 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stop_request_cuts_the_wait_short_and_a_gone_sender_does_not() {
+        let (tx, mut rx) = watch::channel(false);
+        let waiting = tokio::spawn(async move {
+            wait_unless_stopped(Duration::from_secs(600), &mut rx).await;
+            *rx.borrow()
+        });
+        tx.send(true).expect("the receiver is there");
+        let stopped = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+        assert!(stopped.expect("woke for the stop").expect("no panic"));
+
+        let (tx, mut rx) = watch::channel(false);
+        drop(tx);
+        let delay = Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        wait_unless_stopped(delay, &mut rx).await;
+        assert!(
+            started.elapsed() >= delay,
+            "woke after {:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter_and_resets() {

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::sink::{Sink, SinkError};
 
-use super::backoff::Backoff;
+use super::backoff::{wait_unless_stopped, Backoff};
 use super::error::PipelineError;
 use super::status::report_state;
 use super::worker::WorkerSettings;
@@ -42,7 +42,7 @@ where
                 let state = format!("retrying: connecting to the target: {e}");
                 report_state(url, &ours, &state).await;
                 // Wake early for a stop request.
-                let _ = tokio::time::timeout(delay, stop.changed()).await;
+                wait_unless_stopped(delay, stop).await;
             }
             Err(e) => return Err(PipelineError::Sink(e)),
         }

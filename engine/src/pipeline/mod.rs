@@ -16,6 +16,7 @@ mod hold;
 mod status;
 mod worker;
 
+pub use backoff::{wait_unless_stopped, Backoff};
 pub use batch::{
     commit, finish, prepare, write, BatchOutcome, JobRunner, PreparedBatch, StageTimings,
     WrittenBatch,

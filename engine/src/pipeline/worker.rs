@@ -23,7 +23,7 @@ use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
 use crate::transform::WasmTransform;
 
-use super::backoff::Backoff;
+use super::backoff::{wait_unless_stopped, Backoff};
 use super::batch::{
     finish, prepare, write, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch,
 };
@@ -144,7 +144,7 @@ impl<S: Sink> ShardWorker<S> {
                     report_state(&self.url, retrying, &format!("retrying: {e}")).await;
                     let delay = backoff.next_delay();
                     // Wake early for a stop request.
-                    let _ = tokio::time::timeout(delay, stop.changed()).await;
+                    wait_unless_stopped(delay, &mut stop).await;
                 }
                 Err(e) => {
                     report_state(&self.url, ours, &format!("error: {e}")).await;
@@ -340,7 +340,7 @@ impl Source<'_> {
             let names = pauses.active(self.reader.connection()).await?;
             if names.is_empty() {
                 // Every job paused: look again soon (or stop).
-                let _ = tokio::time::timeout(PAUSE_CHECK, stop.changed()).await;
+                wait_unless_stopped(PAUSE_CHECK, stop).await;
                 continue;
             }
             let reads = self

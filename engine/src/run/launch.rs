@@ -10,11 +10,15 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
-use crate::pipeline::{connect_sink, PipelineError, ShardWorker, WorkerSettings, WorkerStats};
+use crate::pipeline::{
+    connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
+    WorkerStats,
+};
 use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
 use crate::sink::{Sink, SinkError};
+use crate::source::is_transient_redis;
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
 use super::target::{targets, TargetJobs};
@@ -54,8 +58,6 @@ pub async fn run(
         tracing::info!(job = %job.name, sha256 = %bundle.manifest.sha256, "job loaded");
         transforms.push(Some(transform));
     }
-    register_jobs(project, redis_url).await?;
-
     let applier = &project.settings.applier;
     let settings = WorkerSettings {
         read_batch_size: applier.read_batch_size,
@@ -67,6 +69,10 @@ pub async fn run(
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
         ..WorkerSettings::default()
     };
+    let mut stop = stop;
+    if !register_when_reachable(project, redis_url, &settings, &mut stop).await? {
+        return Ok(WorkerStats::default());
+    }
     // The workers' own stop signal: the caller's, or one worker's failure.
     let (halt, halted) = watch::channel(false);
     let mut workers = JoinSet::new();
@@ -85,7 +91,6 @@ pub async fn run(
         };
         worker.spawn(project, target, &mut workers)?;
     }
-    let mut stop = stop;
     let mut total = WorkerStats::default();
     let mut failure: Option<anyhow::Error> = None;
     loop {
@@ -228,6 +233,38 @@ fn warn_mismatch(what: &str, error: &crate::sink::SinkError) {
         "{what}: {error}; the jobs that write there are held, their changes pending, until \
          it is fixed"
     );
+}
+
+/// Registers the jobs with the capture module, waiting for Redis while it
+/// cannot be reached (down, restarting, loading its data). `Ok(false)`:
+/// asked to stop first.
+async fn register_when_reachable(
+    project: &Project,
+    redis_url: &str,
+    settings: &WorkerSettings,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
+    let mut backoff = Backoff::new(settings.min_backoff, settings.max_backoff);
+    loop {
+        if *stop.borrow() {
+            return Ok(false);
+        }
+        let error = match register_jobs(project, redis_url).await {
+            Ok(()) => return Ok(true),
+            Err(e) => e,
+        };
+        let transient = error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
+            .any(is_transient_redis);
+        if !transient {
+            return Err(error);
+        }
+        let delay = backoff.next_delay();
+        tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "Redis cannot be reached; waiting for it");
+        // Wake early for a stop request.
+        wait_unless_stopped(delay, stop).await;
+    }
 }
 
 /// Tells the capture module which keys to record for each job.

@@ -45,6 +45,23 @@ pub enum SourceError {
     Unsupported(String),
 }
 
+/// Whether an error of the Redis client is one that trying again later can
+/// mend (see [`SourceError::is_transient`]).
+pub fn is_transient_redis(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::BusyLoadingError
+                | ErrorKind::TryAgain
+                | ErrorKind::ClusterDown
+                | ErrorKind::MasterDown
+                | ErrorKind::ReadOnly
+        )
+}
+
 impl From<RedisError> for SourceError {
     fn from(e: RedisError) -> Self {
         SourceError::Redis(e)
@@ -63,20 +80,7 @@ impl SourceError {
     /// cluster reconfiguration in progress.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Redis(e) => {
-                e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_timeout()
-                    || matches!(
-                        e.kind(),
-                        ErrorKind::BusyLoadingError
-                            | ErrorKind::TryAgain
-                            | ErrorKind::ClusterDown
-                            | ErrorKind::MasterDown
-                            | ErrorKind::ReadOnly
-                    )
-            }
+            SourceError::Redis(e) => is_transient_redis(e),
             SourceError::Server { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
             // A connection that lost its place in the reply stream is
             // replaced by a new one.

@@ -16,7 +16,7 @@ mod wire;
 
 pub use coalesce::{coalesce, Coalesced};
 pub use entry::{Captured, KeyKind, FLUSH_EVENT};
-pub use error::{FetchError, SourceError};
+pub use error::{is_transient_redis, FetchError, SourceError};
 pub use fetch::{fetch_values, key_kinds};
 pub use id::{BadStreamId, StreamId};
 pub use reader::{acknowledge, ShardReader, StreamRead, CONSUMER, GROUP};

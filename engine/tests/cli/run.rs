@@ -91,6 +91,40 @@ fn run_writes_the_quickstart_job_into_sqlite_and_stops_on_sigterm() {
     assert!(log.contains("stopped"), "{log}");
 }
 
+/// Redis down when the engine starts: it waits (and says so), registers
+/// its job once the server is up, and writes its changes.
+#[test]
+fn run_waits_for_a_redis_that_is_down_at_start() {
+    let mut server = Server::start(ServerOptions::new(Flavor::Valkey));
+    server.kill();
+    let dir = TempDir::new("cli-redis-down");
+    let db = dir.path().join("target.db");
+    rusqlite::Connection::open(&db)
+        .expect("create db")
+        .execute_batch("CREATE TABLE users (user_id TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT)")
+        .expect("create table");
+    let child = engine(&workspace_root().join("jobs/quickstart"), &server, &db);
+    let waiting = wb_tests::wait_until(Duration::from_secs(30), || {
+        child
+            .log()
+            .contains("Redis cannot be reached; waiting for it")
+    });
+    assert!(
+        waiting,
+        "the engine does not say it waits:\n{}",
+        child.log()
+    );
+    server.restart();
+    let mut con = server.connection();
+    wait_for_jobs(&mut con, &["users"]);
+    wb_tests::cmd(&mut con, &["HSET", "user:7", "first_name", "Gus"]);
+    let landed = wb_tests::wait_until(Duration::from_secs(30), || rows(&db).len() == 1);
+    let (ok, log) = child.stop();
+    assert!(landed, "the change did not land:\n{log}");
+    assert_eq!(rows(&db), [("7".to_owned(), Some("Gus".to_owned()), None)]);
+    assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
+}
+
 #[test]
 fn run_names_the_file_and_field_of_a_bad_project() {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
