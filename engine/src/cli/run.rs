@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 use wb_engine::project::Project;
+use wb_engine::run::Deployment;
 
 use super::{wait_for_signal, MapperArgs, RedisArgs};
 
@@ -32,7 +33,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!("stopping: finishing the batch in flight");
             let _ = stop.send(true);
         });
-        let stats = wb_engine::run::run(&project, &args.redis.redis_url, &mapper, stopped).await?;
+        let deployment = Deployment::from_project(&project, &mapper)?;
+        let stats = wb_engine::run::run(&deployment, &args.redis.redis_url, stopped).await?;
         tracing::info!(
             batches = stats.batches,
             entries = stats.entries,

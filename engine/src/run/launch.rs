@@ -1,26 +1,28 @@
-//! Starting a project's workers: transforms loaded, jobs registered with the
-//! capture module, each target connected, and the workers run until a stop.
+//! Starting a deployment's workers: transforms loaded, jobs registered with
+//! the capture module, each target connected, and the workers run until a
+//! stop.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::bundle::BundleSource;
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
 use crate::pipeline::{
     connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
     WorkerStats,
 };
-use crate::project::Project;
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
 use crate::sink::{Sink, SinkError};
 use crate::source::is_transient_redis;
 use crate::transform::{Limits, WasmHost, WasmTransform};
 
+use super::deployment::Deployment;
 use super::target::{targets, TargetJobs};
 
 /// Where the stock mapper component is looked for when not given: beside
@@ -32,33 +34,80 @@ pub fn default_mapper_path() -> Option<PathBuf> {
     Some(target.join("guests/wasm32-wasip2/release/wb_mapper_component.wasm"))
 }
 
-/// Runs `project` against the Redis at `redis_url` until `stop` turns true.
-/// `mapper` is the stock mapper component, for declarative jobs.
-///
-/// One worker per target connection, each reading the streams of the jobs
-/// that write there, with its own Redis connections and its own target
-/// connection, on a task of its own. A worker that fails for good stops the
-/// others (after their batch in flight) and its error is returned; the
-/// totals are summed over the workers.
+/// Runs `deployment` against the Redis at `redis_url` until `stop` turns
+/// true: [`prepare`], then [`Prepared::run`].
 pub async fn run(
-    project: &Project,
+    deployment: &Deployment,
     redis_url: &str,
-    mapper: &Path,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<WorkerStats> {
-    let targets = targets(project)?;
+    prepare(deployment)?.run(redis_url, stop).await
+}
+
+/// A deployment made ready to run: every component compiled, linked and
+/// initialised, every target connection resolved from the environment.
+/// What can be checked without the servers is checked here, so that a new
+/// deployment that cannot run on this machine is refused while the one
+/// running goes on.
+pub struct Prepared {
+    /// The jobs as the capture module is told of them.
+    jobs: Vec<(String, BundleSource)>,
+    workers: Vec<PlannedWorker>,
+    settings: WorkerSettings,
+    /// Keeps the epoch ticker that enforces the guests' deadlines.
+    _host: WasmHost,
+}
+
+/// One worker to start: a target connection and the jobs that write there.
+struct PlannedWorker {
+    /// The connection's name in config.yaml.
+    name: String,
+    jobs: HashMap<String, WasmTransform>,
+    sink: SinkPlan,
+    /// The tables its jobs declare, checked when it connects; others (from
+    /// components that declare none) are read when a batch first names
+    /// them.
+    tables: Vec<String>,
+}
+
+/// How to open a worker's sink.
+enum SinkPlan {
+    Sqlite(SqliteConfig),
+    Postgres(PgConfig),
+}
+
+/// Loads `deployment`'s jobs and resolves its connections.
+pub fn prepare(deployment: &Deployment) -> anyhow::Result<Prepared> {
+    let targets = targets(deployment)?;
     let host = WasmHost::new().context("starting the Wasm host")?;
-    let mut transforms: Vec<Option<WasmTransform>> = Vec::with_capacity(project.jobs.len());
-    for job in &project.jobs {
-        // The same bundle `wb-engine compile` writes, built in memory.
-        let bundle = job.bundle(mapper)?;
-        let transform: WasmTransform = bundle
+    let mut transforms: Vec<Option<WasmTransform>> = Vec::with_capacity(deployment.bundles.len());
+    for bundle in &deployment.bundles {
+        let job = &bundle.manifest.job;
+        let transform = bundle
             .load(&host, Limits::default())
-            .with_context(|| format!("loading job '{}' ({})", job.name, job.file.display()))?;
-        tracing::info!(job = %job.name, sha256 = %bundle.manifest.sha256, "job loaded");
+            .with_context(|| format!("loading job '{job}'"))?;
+        tracing::info!(job = %job, sha256 = %bundle.manifest.sha256, "job loaded");
         transforms.push(Some(transform));
     }
-    let applier = &project.settings.applier;
+    let mut workers = Vec::with_capacity(targets.len());
+    for target in &targets {
+        let mut jobs = HashMap::new();
+        let mut tables = Vec::new();
+        for &index in &target.jobs {
+            let manifest = &deployment.bundles[index].manifest;
+            if let Some(transform) = transforms[index].take() {
+                jobs.insert(manifest.job.clone(), transform);
+            }
+            tables.extend(manifest.outputs.iter().map(|o| o.table.clone()));
+        }
+        workers.push(PlannedWorker {
+            name: target.name.clone(),
+            jobs,
+            sink: sink_plan(deployment, target)?,
+            tables,
+        });
+    }
+    let applier = &deployment.settings.applier;
     let settings = WorkerSettings {
         read_batch_size: applier.read_batch_size,
         // `ignore`: bad records are logged and dropped, none is kept.
@@ -69,57 +118,102 @@ pub async fn run(
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
         ..WorkerSettings::default()
     };
-    let mut stop = stop;
-    if !register_when_reachable(project, redis_url, &settings, &mut stop).await? {
-        return Ok(WorkerStats::default());
-    }
-    // The workers' own stop signal: the caller's, or one worker's failure.
-    let (halt, halted) = watch::channel(false);
-    let mut workers = JoinSet::new();
-    for target in &targets {
-        let mut jobs = HashMap::new();
-        for &index in &target.jobs {
-            if let Some(transform) = transforms[index].take() {
-                jobs.insert(project.jobs[index].name.clone(), transform);
-            }
+    let jobs = deployment
+        .bundles
+        .iter()
+        .map(|b| (b.manifest.job.clone(), b.manifest.source.clone()))
+        .collect();
+    Ok(Prepared {
+        jobs,
+        workers,
+        settings,
+        _host: host,
+    })
+}
+
+/// Where `target`'s connection writes, with its `${ENV}` references
+/// resolved.
+fn sink_plan(deployment: &Deployment, target: &TargetJobs) -> anyhow::Result<SinkPlan> {
+    let conn = &target.connection;
+    let what = format!("connection '{}'", target.name);
+    match conn.kind {
+        ConnectionKind::Sqlite => {
+            let path = resolve(conn.path.as_ref(), "path", &what)?;
+            Ok(SinkPlan::Sqlite(SqliteConfig::new(
+                deployment.base_dir.join(path),
+            )))
         }
-        let worker = Worker {
-            url: redis_url.to_owned(),
-            jobs,
-            settings: settings.clone(),
-            stop: halted.clone(),
-        };
-        worker.spawn(project, target, &mut workers)?;
+        ConnectionKind::Postgresql => Ok(SinkPlan::Postgres(PgConfig::new(postgres_conninfo(
+            conn, &what,
+        )?))),
+        ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
     }
-    let mut total = WorkerStats::default();
-    let mut failure: Option<anyhow::Error> = None;
-    loop {
-        tokio::select! {
-            changed = stop.changed(), if !*halt.borrow() => {
-                if changed.is_err() || *stop.borrow() {
-                    let _ = halt.send(true);
-                }
-            }
-            done = workers.join_next() => {
-                let Some(done) = done else { break };
-                let result = match done {
-                    Ok((name, result)) => result
-                        .with_context(|| format!("the worker for connection '{name}' stopped")),
-                    Err(e) => Err(anyhow::anyhow!("a worker ended abnormally: {e}")),
-                };
-                match result {
-                    Ok(stats) => total += stats,
-                    Err(e) => {
+}
+
+impl Prepared {
+    /// Registers the jobs with the capture module (waiting for Redis while
+    /// it cannot be reached) and runs one worker per target connection,
+    /// each reading the streams of the jobs that write there, with its own
+    /// Redis connections and its own target connection, on a task of its
+    /// own, until `stop` turns true. A worker that fails for good stops the
+    /// others (after their batch in flight) and its error is returned; the
+    /// totals are summed over the workers.
+    pub async fn run(
+        self,
+        redis_url: &str,
+        mut stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<WorkerStats> {
+        let Prepared {
+            jobs,
+            workers: planned,
+            settings,
+            _host,
+        } = self;
+        if !register_when_reachable(&jobs, redis_url, &settings, &mut stop).await? {
+            return Ok(WorkerStats::default());
+        }
+        // The workers' own stop signal: the caller's, or one worker's failure.
+        let (halt, halted) = watch::channel(false);
+        let mut workers = JoinSet::new();
+        for plan in planned {
+            let worker = Worker {
+                url: redis_url.to_owned(),
+                jobs: plan.jobs,
+                settings: settings.clone(),
+                stop: halted.clone(),
+            };
+            worker.spawn(plan.name, plan.sink, plan.tables, &mut workers);
+        }
+        let mut total = WorkerStats::default();
+        let mut failure: Option<anyhow::Error> = None;
+        loop {
+            tokio::select! {
+                changed = stop.changed(), if !*halt.borrow() => {
+                    if changed.is_err() || *stop.borrow() {
                         let _ = halt.send(true);
-                        failure.get_or_insert(e);
+                    }
+                }
+                done = workers.join_next() => {
+                    let Some(done) = done else { break };
+                    let result = match done {
+                        Ok((name, result)) => result
+                            .with_context(|| format!("the worker for connection '{name}' stopped")),
+                        Err(e) => Err(anyhow::anyhow!("a worker ended abnormally: {e}")),
+                    };
+                    match result {
+                        Ok(stats) => total += stats,
+                        Err(e) => {
+                            let _ = halt.send(true);
+                            failure.get_or_insert(e);
+                        }
                     }
                 }
             }
         }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(total),
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
     }
 }
 
@@ -134,62 +228,39 @@ struct Worker {
 type Finished = (String, Result<WorkerStats, PipelineError>);
 
 impl Worker {
-    /// Starts the worker for `target` on a task in `set`: it connects to the
-    /// target (waiting for it while it cannot be reached), then runs.
-    fn spawn(
-        self,
-        project: &Project,
-        target: &TargetJobs,
-        set: &mut JoinSet<Finished>,
-    ) -> anyhow::Result<()> {
-        // Declared tables are checked against the target when it connects;
-        // others (from components that declare none) when a batch first
-        // names them.
-        let tables: Vec<String> = target
-            .jobs
-            .iter()
-            .flat_map(|&i| project.jobs[i].outputs.iter().map(|o| o.table.clone()))
-            .collect();
-        let conn = &target.connection;
-        let what = format!("connection '{}'", target.name);
-        let name = target.name.clone();
-        match conn.kind {
-            ConnectionKind::Sqlite => {
-                let path = resolve(conn.path.as_ref(), "path", &what)?;
-                let config = SqliteConfig::new(project.dir.join(path));
-                self.start(set, name, move || {
-                    let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
-                    async move {
-                        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
-                        match SqliteSink::open(config.clone(), &tables) {
-                            Err(e) if e.is_table_mismatch() => {
-                                warn_mismatch(&what, &e);
-                                SqliteSink::open(config, &[])
-                            }
-                            opened => opened,
+    /// Starts the worker for connection `name` on a task in `set`: it
+    /// connects to the target (waiting for it while it cannot be reached),
+    /// then runs.
+    fn spawn(self, name: String, sink: SinkPlan, tables: Vec<String>, set: &mut JoinSet<Finished>) {
+        let what = format!("connection '{name}'");
+        match sink {
+            SinkPlan::Sqlite(config) => self.start(set, name, move || {
+                let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
+                async move {
+                    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+                    match SqliteSink::open(config.clone(), &tables) {
+                        Err(e) if e.is_table_mismatch() => {
+                            warn_mismatch(&what, &e);
+                            SqliteSink::open(config, &[])
                         }
+                        opened => opened,
                     }
-                });
-            }
-            ConnectionKind::Postgresql => {
-                let config = PgConfig::new(postgres_conninfo(conn, &what)?);
-                self.start(set, name, move || {
-                    let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
-                    async move {
-                        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
-                        match PgSink::connect(config.clone(), &tables).await {
-                            Err(e) if e.is_table_mismatch() => {
-                                warn_mismatch(&what, &e);
-                                PgSink::connect(config, &[]).await
-                            }
-                            connected => connected,
+                }
+            }),
+            SinkPlan::Postgres(config) => self.start(set, name, move || {
+                let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
+                async move {
+                    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+                    match PgSink::connect(config.clone(), &tables).await {
+                        Err(e) if e.is_table_mismatch() => {
+                            warn_mismatch(&what, &e);
+                            PgSink::connect(config, &[]).await
                         }
+                        connected => connected,
                     }
-                });
-            }
-            ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
+                }
+            }),
         }
-        Ok(())
     }
 
     /// Runs a shard worker on a task in `set`, writing to the sink that
@@ -239,7 +310,7 @@ fn warn_mismatch(what: &str, error: &crate::sink::SinkError) {
 /// cannot be reached (down, restarting, loading its data). `Ok(false)`:
 /// asked to stop first.
 async fn register_when_reachable(
-    project: &Project,
+    jobs: &[(String, BundleSource)],
     redis_url: &str,
     settings: &WorkerSettings,
     stop: &mut watch::Receiver<bool>,
@@ -249,7 +320,7 @@ async fn register_when_reachable(
         if *stop.borrow() {
             return Ok(false);
         }
-        let error = match register_jobs(project, redis_url).await {
+        let error = match register_jobs(jobs, redis_url).await {
             Ok(()) => return Ok(true),
             Err(e) => e,
         };
@@ -268,27 +339,25 @@ async fn register_when_reachable(
 }
 
 /// Tells the capture module which keys to record for each job.
-async fn register_jobs(project: &Project, redis_url: &str) -> anyhow::Result<()> {
+async fn register_jobs(jobs: &[(String, BundleSource)], redis_url: &str) -> anyhow::Result<()> {
     let client =
         redis::Client::open(redis_url).with_context(|| format!("Redis URL {redis_url}"))?;
     let mut con = client
         .get_multiplexed_async_connection()
         .await
         .with_context(|| format!("connecting to Redis at {redis_url}"))?;
-    for job in &project.jobs {
-        let source = job.source();
+    for (name, source) in jobs {
         let mut cmd = redis::cmd("WB.JOB.SET");
-        cmd.arg(&job.name).arg(&source.key_pattern);
+        cmd.arg(name).arg(&source.key_pattern);
         if !source.exclude_commands.is_empty() {
             cmd.arg("EXCLUDE").arg(&source.exclude_commands);
         }
         let stream: Option<String> = cmd.query_async(&mut con).await.with_context(|| {
             format!(
-                "registering job '{}' with the capture module (is libwb_capture.so loaded?)",
-                job.name
+                "registering job '{name}' with the capture module (is libwb_capture.so loaded?)"
             )
         })?;
-        tracing::info!(job = %job.name, pattern = %source.key_pattern, stream = ?stream, "job registered");
+        tracing::info!(job = %name, pattern = %source.key_pattern, stream = ?stream, "job registered");
     }
     Ok(())
 }

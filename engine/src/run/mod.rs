@@ -10,8 +10,10 @@
 //! connection and transactions, reading only its jobs' streams. Today it
 //! runs standalone servers (one shard); cluster discovery is not built.
 
+mod deployment;
 mod launch;
 mod target;
 
-pub use launch::{default_mapper_path, run};
+pub use deployment::Deployment;
+pub use launch::{default_mapper_path, prepare, run, Prepared};
 pub use target::{targets, TargetError, TargetJobs};

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::deployment::Deployment;
 use crate::config::Connection;
-use crate::project::Project;
 
 /// Why a project cannot run although its files are valid.
 #[derive(Debug, thiserror::Error)]
@@ -27,17 +27,18 @@ pub struct TargetJobs {
     /// The connection's name in config.yaml.
     pub name: String,
     pub connection: Connection,
-    /// Indexes into the project's jobs, in file order.
+    /// Indexes into the deployment's bundles, in order.
     pub jobs: Vec<usize>,
 }
 
 /// The project's jobs grouped by the connection they write to, in name
 /// order. A job writes to the one connection its outputs name; a job whose
 /// `wasm` step declares no outputs writes to config.yaml's only connection.
-pub fn targets(project: &Project) -> Result<Vec<TargetJobs>, TargetError> {
-    let connections = &project.settings.connections;
+pub fn targets(deployment: &Deployment) -> Result<Vec<TargetJobs>, TargetError> {
+    let connections = &deployment.settings.connections;
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (index, job) in project.jobs.iter().enumerate() {
+    for (index, bundle) in deployment.bundles.iter().enumerate() {
+        let job = &bundle.manifest;
         let mut named: Vec<&str> = job.outputs.iter().map(|o| o.connection.as_str()).collect();
         named.sort_unstable();
         named.dedup();
@@ -46,22 +47,22 @@ pub fn targets(project: &Project) -> Result<Vec<TargetJobs>, TargetError> {
             [] if connections.len() == 1 => connections.keys().next().cloned().unwrap_or_default(),
             [] => {
                 return Err(TargetError::Undeclared {
-                    job: job.name.clone(),
+                    job: job.job.clone(),
                     count: connections.len(),
                 })
             }
             _ => {
                 return Err(TargetError::JobSpansConnections {
-                    job: job.name.clone(),
+                    job: job.job.clone(),
                     names: named.join(", "),
                 })
             }
         };
         groups.entry(name).or_default().push(index);
     }
-    // Outputs were checked against config.yaml when the project loaded, so
-    // every name is there; one that is not would be a bug, reported as an
-    // undeclared connection rather than a panic.
+    // Outputs were checked against config.yaml when the project loaded (or
+    // was deployed), so every name is there; one that is not is reported as
+    // an undeclared connection.
     groups
         .into_iter()
         .map(|(name, jobs)| match connections.get(&name) {
@@ -73,7 +74,7 @@ pub fn targets(project: &Project) -> Result<Vec<TargetJobs>, TargetError> {
             None => Err(TargetError::Undeclared {
                 job: jobs
                     .first()
-                    .map(|&i| project.jobs[i].name.clone())
+                    .map(|&i| deployment.bundles[i].manifest.job.clone())
                     .unwrap_or_default(),
                 count: connections.len(),
             }),
