@@ -37,9 +37,13 @@ enum Command {
     /// Runs a job's test cases (Redis values in, expected row ops out)
     /// through its component.
     Test(cli::test::Args),
-    /// Registers the project's jobs with the capture module and writes their
-    /// changes to the target until stopped (SIGINT or SIGTERM: the batch in
-    /// flight finishes and is acknowledged first).
+    /// Checks the project, compiles every job and stores the config and the
+    /// bundles in Redis, for engines started without --dir to run.
+    Deploy(cli::deploy::Args),
+    /// Registers the jobs with the capture module and writes their changes
+    /// to the target until stopped (SIGINT or SIGTERM: the batch in flight
+    /// finishes and is acknowledged first): a project directory's with
+    /// --dir, else what `deploy` stored in Redis, following each new deploy.
     Run(cli::run::Args),
     /// Prints the changes a job will process next (or one key's latest
     /// change) and the row ops it makes of them, without writing or
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => Ok(cli::validate::validate(args)),
         Command::Compile(args) => cli::compile::compile(args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => cli::test::test(args),
+        Command::Deploy(args) => cli::deploy::deploy(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => cli::run::run(args).map(|()| ExitCode::SUCCESS),
         Command::Trace(args) => cli::trace::trace(args).map(|()| ExitCode::SUCCESS),
         Command::Dlq(args) => cli::dlq::dlq(args).map(|()| ExitCode::SUCCESS),

@@ -226,9 +226,57 @@ fn unset_variables(file: &Path, text: &str, settings: &Settings) -> Vec<ConfigEr
     warnings
 }
 
+/// Passwords written in clear in config.yaml (`text`, read from `file`):
+/// `deploy` stores the config in Redis, where no secret may go, so each is
+/// an error asking for a `${ENV}` reference, resolved where the engine runs.
+pub fn clear_passwords(file: &Path, text: &str, settings: &Settings) -> Vec<ConfigError> {
+    settings
+        .connections
+        .iter()
+        .filter(|(_, c)| {
+            c.password
+                .as_ref()
+                .is_some_and(|p| p.references().is_empty() && !p.raw().is_empty())
+        })
+        .map(|(name, _)| ConfigError {
+            file: file.to_path_buf(),
+            line: line_in_block(text, name, "password:"),
+            field: Some(format!("connections.{name}.password")),
+            message: "a password written in clear would be stored in Redis by deploy: write \
+                      it as ${ENV_VAR}, resolved where the engine runs"
+                .to_owned(),
+        })
+        .collect()
+}
+
+/// The 1-based line of the first `field` line after the line that opens
+/// block `name:` (0 when not found).
+fn line_in_block(text: &str, name: &str, field: &str) -> usize {
+    let opening = format!("{name}:");
+    let mut lines = text.lines().enumerate();
+    if !lines.any(|(_, line)| line.trim() == opening) {
+        return 0;
+    }
+    lines
+        .find(|(_, line)| line.trim_start().starts_with(field))
+        .map_or(0, |(at, _)| at + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_clear_are_found_with_their_line_and_references_are_not() {
+        let text = "connections:\n  a:\n    type: postgresql\n    host: h\n    database: d\n    password: ${PG_PASS}\n  b:\n    type: postgresql\n    host: h\n    database: d\n    user: me\n    password: hunter2\n";
+        let file = Path::new("config.yaml");
+        let settings = Settings::parse_all(file, text).unwrap_or_else(|e| panic!("{e:?}"));
+        let found = clear_passwords(file, text, &settings);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, 12);
+        assert_eq!(found[0].field.as_deref(), Some("connections.b.password"));
+        assert!(!found[0].to_string().contains("hunter2"), "{}", found[0]);
+    }
 
     struct Dir(PathBuf);
 

@@ -4,6 +4,7 @@
 
 pub mod backfill;
 pub mod compile;
+pub mod deploy;
 pub mod dlq;
 pub mod jobs;
 pub mod pause;

@@ -1,6 +1,7 @@
-//! `wb-engine run [--dir DIR]`: runs a project until SIGINT or SIGTERM.
+//! `wb-engine run [--dir DIR]`: runs a project directory, or what `deploy`
+//! stored in Redis, until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
 use wb_engine::project::Project;
@@ -10,9 +11,12 @@ use super::{wait_for_signal, MapperArgs, RedisArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The project directory: config.yaml and jobs/*.yaml.
-    #[arg(long, default_value = ".")]
-    dir: PathBuf,
+    /// The project directory: config.yaml and jobs/*.yaml. Without it, the
+    /// engine runs what `wb-engine deploy` stored in Redis (waiting for a
+    /// first deploy), and moves to each new deploy within a second; its
+    /// SQLite paths are then taken from the working directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
     #[command(flatten)]
     redis: RedisArgs,
     #[command(flatten)]
@@ -20,11 +24,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let project = Project::load(&args.dir)?;
-    for warning in &project.warnings {
-        tracing::warn!("{warning}");
-    }
-    let mapper = args.mapper.path()?;
+    // From a directory: checked and compiled before anything starts.
+    let deployment = match &args.dir {
+        Some(dir) => {
+            let project = Project::load(dir)?;
+            for warning in &project.warnings {
+                tracing::warn!("{warning}");
+            }
+            Some(Deployment::from_project(&project, &args.mapper.path()?)?)
+        }
+        None => None,
+    };
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let (stop, stopped) = watch::channel(false);
@@ -33,8 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!("stopping: finishing the batch in flight");
             let _ = stop.send(true);
         });
-        let deployment = Deployment::from_project(&project, &mapper)?;
-        let stats = wb_engine::run::run(&deployment, &args.redis.redis_url, stopped).await?;
+        let url = &args.redis.redis_url;
+        let stats = match &deployment {
+            Some(deployment) => wb_engine::run::run(deployment, url, stopped).await?,
+            None => wb_engine::run::run_deployed(url, Path::new("."), stopped).await?,
+        };
         tracing::info!(
             batches = stats.batches,
             entries = stats.entries,

@@ -42,6 +42,13 @@ pub enum ControlError {
     },
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
+    #[error("cannot encode a bundle: {0}")]
+    Bundle(String),
+    #[error(
+        "{url} runs in cluster mode: deploy stores the deployment on a standalone server \
+         today (cluster discovery is not built)"
+    )]
+    Cluster { url: String },
     #[error(
         "an interrupted backfill of job '{job}' scanned for {before:?}, but the job now \
          tracks {now:?}: start over with --restart"

@@ -1,10 +1,11 @@
 //! The control plane: wb's own keys in Redis (names derived from job
 //! streams, the dead-letter queue, backfill cursors) and the commands that
 //! work on them without a project directory's engine: `trace`, `dlq`,
-//! `backfill`; and the commands that write a project's files: `schema`
-//! and `scaffold`.
+//! `backfill`; the deployment `deploy` stores for engines to run; and the
+//! commands that write a project's files: `schema` and `scaffold`.
 
 pub mod backfill;
+pub mod deploy;
 pub mod dlq;
 pub mod enqueue;
 pub mod entries;

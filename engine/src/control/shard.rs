@@ -12,6 +12,9 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 
+use crate::bundle::BundleSource;
+
+use super::deploy::job_set_args;
 use super::error::ControlError;
 use super::naming::JobStream;
 
@@ -116,6 +119,20 @@ impl Shard {
                 job: name.to_owned(),
                 url: self.url.clone(),
             })
+    }
+
+    /// `WB.JOB.SET`: the capture module records the changes to the keys
+    /// of `source` for job `name` from now on (replacing what it recorded
+    /// for that job before).
+    pub async fn set_job(&mut self, name: &str, source: &BundleSource) -> Result<(), ControlError> {
+        let set: Result<Value, _> = job_set_args(name, source).query_async(&mut self.con).await;
+        match set {
+            Ok(_) => Ok(()),
+            Err(e) if is_unknown_command(&e) => Err(ControlError::NoCaptureModule {
+                url: self.url.clone(),
+            }),
+            Err(e) => Err(ControlError::redis(&self.url, e)),
+        }
     }
 
     /// `WB.JOB.DEL`: the capture module stops recording job `name`'s

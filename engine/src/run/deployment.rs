@@ -6,7 +6,17 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::{Bundle, BundleError};
 use crate::config::Settings;
+use crate::control::deploy::StoredDeployment;
 use crate::project::Project;
+
+/// Why a deployment read from Redis cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("deployment version {version}: its config.yaml does not parse:{problems}")]
+    Config { version: u64, problems: String },
+    #[error("deployment version {version}: {error}")]
+    Bundle { version: u64, error: BundleError },
+}
 
 /// The settings and jobs of one run.
 #[derive(Debug, Clone)]
@@ -33,6 +43,36 @@ impl Deployment {
         Ok(Deployment {
             settings: project.settings.clone(),
             base_dir: project.dir.clone(),
+            bundles,
+        })
+    }
+
+    /// A deployment read from Redis (see `control::deploy`); relative
+    /// SQLite paths are taken from `base_dir`.
+    pub fn from_stored(
+        stored: &StoredDeployment,
+        base_dir: &Path,
+    ) -> Result<Deployment, DeploymentError> {
+        let version = stored.version;
+        let config = PathBuf::from(format!("config.yaml of deployment version {version}"));
+        let settings = Settings::parse_all(&config, &stored.config).map_err(|problems| {
+            DeploymentError::Config {
+                version,
+                problems: problems.iter().map(|p| format!("\n  {p}")).collect(),
+            }
+        })?;
+        let bundles = stored
+            .bundles
+            .iter()
+            .map(|(job, bytes)| {
+                let name = PathBuf::from(format!("bundle of job '{job}'"));
+                Bundle::from_bytes(&name, bytes)
+                    .map_err(|error| DeploymentError::Bundle { version, error })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Deployment {
+            settings,
+            base_dir: base_dir.to_path_buf(),
             bundles,
         })
     }

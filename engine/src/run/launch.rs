@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::bundle::BundleSource;
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
+use crate::control::deploy::job_set_args;
 use crate::pipeline::{
     connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
     WorkerStats,
@@ -170,6 +171,17 @@ impl Prepared {
             _host,
         } = self;
         if !register_when_reachable(&jobs, redis_url, &settings, &mut stop).await? {
+            return Ok(WorkerStats::default());
+        }
+        if planned.is_empty() {
+            // A deployment of no jobs runs nothing, until it is replaced
+            // or stopped.
+            tracing::info!("no jobs to run");
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
             return Ok(WorkerStats::default());
         }
         // The workers' own stop signal: the caller's, or one worker's failure.
@@ -347,16 +359,14 @@ async fn register_jobs(jobs: &[(String, BundleSource)], redis_url: &str) -> anyh
         .await
         .with_context(|| format!("connecting to Redis at {redis_url}"))?;
     for (name, source) in jobs {
-        let mut cmd = redis::cmd("WB.JOB.SET");
-        cmd.arg(name).arg(&source.key_pattern);
-        if !source.exclude_commands.is_empty() {
-            cmd.arg("EXCLUDE").arg(&source.exclude_commands);
-        }
-        let stream: Option<String> = cmd.query_async(&mut con).await.with_context(|| {
-            format!(
+        let stream: Option<String> = job_set_args(name, source)
+            .query_async(&mut con)
+            .await
+            .with_context(|| {
+                format!(
                 "registering job '{name}' with the capture module (is libwb_capture.so loaded?)"
             )
-        })?;
+            })?;
         tracing::info!(job = %name, pattern = %source.key_pattern, stream = ?stream, "job registered");
     }
     Ok(())

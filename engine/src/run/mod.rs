@@ -1,6 +1,9 @@
-//! `wb-engine run`: builds shard workers from a project directory
+//! `wb-engine run`: builds shard workers from a [`Deployment`] and runs
+//! them until stopped. The deployment is built from a project directory
 //! (`config.yaml` and `jobs/*.yaml`, loaded and checked by
-//! [`crate::project::Project`]) and runs them until stopped.
+//! [`crate::project::Project`]), or read from Redis, where `wb-engine
+//! deploy` stored it, and followed from one version to the next
+//! ([`run_deployed`]).
 //!
 //! Each job becomes the same bundle `wb-engine compile` would write
 //! ([`crate::bundle::JobPlan::bundle`]): declarative jobs run the stock
@@ -11,9 +14,11 @@
 //! runs standalone servers (one shard); cluster discovery is not built.
 
 mod deployment;
+mod follow;
 mod launch;
 mod target;
 
-pub use deployment::Deployment;
+pub use deployment::{Deployment, DeploymentError};
+pub use follow::{run_deployed, POLL};
 pub use launch::{default_mapper_path, prepare, run, Prepared};
 pub use target::{targets, TargetError, TargetJobs};

@@ -1,10 +1,12 @@
 //! The `wb-engine` binary as a user runs it: `run` against a real Valkey
 //! with the capture module and a SQLite target; `validate`, `compile` and
-//! `test` on project directories, job files and cases files; `schema`,
-//! `scaffold`, `trace`, `dlq` and `backfill` against real servers.
+//! `test` on project directories, job files and cases files; `deploy`,
+//! `schema`, `scaffold`, `trace`, `dlq` and `backfill` against real
+//! servers.
 
 mod backfill;
 mod compile;
+mod deploy;
 mod dlq;
 mod run;
 mod scaffold;
@@ -34,7 +36,7 @@ pub fn wb<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
     let sub = args.first().map(|a| a.as_ref().to_owned());
     if matches!(
         sub.as_deref().and_then(OsStr::to_str),
-        Some("compile" | "test" | "run" | "trace")
+        Some("compile" | "deploy" | "test" | "run" | "trace")
     ) {
         command.arg("--mapper").arg(mapper());
     }
@@ -64,13 +66,22 @@ impl Engine {
     /// Starts `wb-engine run` on `project` against the server at `url`,
     /// with `env` added to its environment.
     pub fn start(project: &Path, url: &str, env: &[(&str, &OsStr)]) -> Engine {
+        Engine::start_with(&[OsStr::new("--dir"), project.as_os_str()], url, env)
+    }
+
+    /// Starts `wb-engine run` on what `deploy` stored in the Redis at
+    /// `url`.
+    pub fn start_deployed(url: &str, env: &[(&str, &OsStr)]) -> Engine {
+        Engine::start_with(&[], url, env)
+    }
+
+    fn start_with(args: &[&OsStr], url: &str, env: &[(&str, &OsStr)]) -> Engine {
         let dir = TempDir::new("engine-log");
         let log = dir.path().join("engine.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_wb-engine"));
         command
             .arg("run")
-            .arg("--dir")
-            .arg(project)
+            .args(args)
             .arg("--mapper")
             .arg(mapper())
             .env("WB_REDIS_URL", url)

@@ -1,0 +1,267 @@
+//! The deployment `wb-engine deploy` stores in Redis, and how engines read
+//! it.
+//!
+//! One hash per shard, `wb:{TAG}:deployment`, holds config.yaml as written
+//! (its `${ENV}` references unresolved: no secret is stored, and `deploy`
+//! refuses a password written in clear), each job's bundle and a version
+//! number. A deploy changes it in one `MULTI`/`EXEC`, so a reader sees one
+//! whole deployment or the next; engines started without a project
+//! directory poll the version and move to a new deployment when it
+//! changes. Keys under `wb:` are never captured.
+
+use redis::aio::ConnectionLike;
+use redis::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{Bundle, BundleSource};
+
+use super::error::ControlError;
+use super::shard::Shard;
+
+/// The shard's deployment hash. Standalone servers use the tag `0`, as the
+/// capture module does; cluster discovery is not built.
+pub const DEPLOYMENT_KEY: &str = "wb:{0}:deployment";
+
+/// Fields of the deployment hash.
+mod field {
+    /// Incremented by each deploy.
+    pub const VERSION: &str = "version";
+    /// When it was deployed (ms since the epoch).
+    pub const DEPLOYED: &str = "deployed_ms";
+    /// config.yaml's text, as written.
+    pub const CONFIG: &str = "config";
+    /// The jobs, as JSON: `[{"job": NAME, "sha256": HASH}, ...]`.
+    pub const JOBS: &str = "jobs";
+    /// Followed by a job's name: its bundle's bytes.
+    pub const BUNDLE_PREFIX: &str = "bundle:";
+}
+
+/// A job of a deployment, as listed in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedJob {
+    pub job: String,
+    /// The bundle's content hash.
+    pub sha256: String,
+}
+
+/// A deployment as read from Redis: the text and bytes, not yet parsed.
+#[derive(Clone, Debug)]
+pub struct StoredDeployment {
+    pub version: u64,
+    pub deployed_ms: u64,
+    pub config: String,
+    pub jobs: Vec<DeployedJob>,
+    /// `(job, bundle bytes)`, in the order of `jobs`.
+    pub bundles: Vec<(String, Vec<u8>)>,
+}
+
+/// What a deploy changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployReport {
+    pub version: u64,
+    /// Jobs not in the previous deployment.
+    pub added: Vec<String>,
+    /// Jobs whose bundle changed.
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Jobs of the previous deployment that are gone: the capture module no
+    /// longer records their keys.
+    pub removed: Vec<String>,
+}
+
+/// The version of the deployment stored on the server, if any: one `HGET`.
+pub async fn deployed_version<C: ConnectionLike>(
+    con: &mut C,
+    url: &str,
+) -> Result<Option<u64>, ControlError> {
+    redis::cmd("HGET")
+        .arg(DEPLOYMENT_KEY)
+        .arg(field::VERSION)
+        .query_async(con)
+        .await
+        .map_err(|e| ControlError::redis(url, e))
+}
+
+/// The deployment stored on the server, if any, read in one `HGETALL`.
+pub async fn read<C: ConnectionLike>(
+    con: &mut C,
+    url: &str,
+) -> Result<Option<StoredDeployment>, ControlError> {
+    let reply: Value = redis::cmd("HGETALL")
+        .arg(DEPLOYMENT_KEY)
+        .query_async(con)
+        .await
+        .map_err(|e| ControlError::redis(url, e))?;
+    let bad = |reply: &Value| ControlError::reply("HGETALL", url, reply);
+    let pairs: Vec<(String, Vec<u8>)> = match &reply {
+        Value::Array(items) if items.is_empty() => return Ok(None),
+        Value::Map(items) if items.is_empty() => return Ok(None),
+        _ => redis::from_redis_value(&reply).map_err(|_| bad(&reply))?,
+    };
+    let mut version = None;
+    let mut deployed_ms = 0;
+    let mut config = None;
+    let mut jobs: Option<Vec<DeployedJob>> = None;
+    let mut bundles = Vec::new();
+    for (name, value) in pairs {
+        let text = || String::from_utf8(value.clone()).map_err(|_| bad(&reply));
+        match name.as_str() {
+            field::VERSION => version = text()?.parse().ok(),
+            field::DEPLOYED => deployed_ms = text()?.parse().unwrap_or(0),
+            field::CONFIG => config = Some(text()?),
+            field::JOBS => jobs = Some(serde_json::from_str(&text()?).map_err(|_| bad(&reply))?),
+            other => {
+                if let Some(job) = other.strip_prefix(field::BUNDLE_PREFIX) {
+                    bundles.push((job.to_owned(), value));
+                }
+            }
+        }
+    }
+    let (Some(version), Some(config), Some(jobs)) = (version, config, jobs) else {
+        return Err(bad(&reply));
+    };
+    // In the order the deployment lists its jobs; a listed job without its
+    // bundle is a hash changed by hand.
+    let mut ordered = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let at = bundles
+            .iter()
+            .position(|(name, _)| *name == job.job)
+            .ok_or_else(|| bad(&reply))?;
+        ordered.push(bundles.swap_remove(at));
+    }
+    Ok(Some(StoredDeployment {
+        version,
+        deployed_ms,
+        config,
+        jobs,
+        bundles: ordered,
+    }))
+}
+
+/// What deploying `bundles` would change on the shard, against the
+/// deployment stored there now (`version` is the stored one, 0 for none).
+pub async fn plan(shard: &mut Shard, bundles: &[Bundle]) -> Result<DeployReport, ControlError> {
+    let url = shard.url().to_owned();
+    let version = deployed_version(shard.connection(), &url)
+        .await?
+        .unwrap_or(0);
+    let previous = previous_jobs(shard.connection(), &url).await?;
+    let mut report = DeployReport {
+        version,
+        added: Vec::new(),
+        changed: Vec::new(),
+        unchanged: Vec::new(),
+        removed: Vec::new(),
+    };
+    for bundle in bundles {
+        let job = &bundle.manifest.job;
+        match previous.iter().find(|p| p.job == *job) {
+            None => report.added.push(job.clone()),
+            Some(p) if p.sha256 == bundle.manifest.sha256 => report.unchanged.push(job.clone()),
+            Some(_) => report.changed.push(job.clone()),
+        }
+    }
+    report.removed = previous
+        .into_iter()
+        .filter(|p| !bundles.iter().any(|b| b.manifest.job == p.job))
+        .map(|p| p.job)
+        .collect();
+    Ok(report)
+}
+
+/// Stores `config` and `bundles` as the shard's new deployment and tells
+/// its capture module: every job is (re)registered with `WB.JOB.SET` first,
+/// so its changes are recorded from now on, then jobs of the previous
+/// deployment that are gone are removed (`WB.JOB.DEL`: their streams stay),
+/// then the deployment is replaced in one `MULTI`/`EXEC`. Two deploys at
+/// once: the last one's deployment wins.
+pub async fn deploy(
+    shard: &mut Shard,
+    config: &str,
+    bundles: &[Bundle],
+) -> Result<DeployReport, ControlError> {
+    let url = shard.url().to_owned();
+    let mut report = plan(shard, bundles).await?;
+    for bundle in bundles {
+        let manifest = &bundle.manifest;
+        shard.set_job(&manifest.job, &manifest.source).await?;
+    }
+    for gone in &report.removed {
+        shard.remove_job(gone).await?;
+    }
+
+    let listed: Vec<DeployedJob> = bundles
+        .iter()
+        .map(|b| DeployedJob {
+            job: b.manifest.job.clone(),
+            sha256: b.manifest.sha256.clone(),
+        })
+        .collect();
+    let listed = serde_json::to_string(&listed).map_err(|e| ControlError::Bundle(e.to_string()))?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for gone in &report.removed {
+        pipe.cmd("HDEL")
+            .arg(DEPLOYMENT_KEY)
+            .arg(format!("{}{gone}", field::BUNDLE_PREFIX))
+            .ignore();
+    }
+    pipe.cmd("HSET")
+        .arg(DEPLOYMENT_KEY)
+        .arg(field::CONFIG)
+        .arg(config)
+        .arg(field::JOBS)
+        .arg(listed)
+        .arg(field::DEPLOYED)
+        .arg(super::status::now_ms());
+    for bundle in bundles {
+        let bytes = bundle
+            .to_bytes()
+            .map_err(|e| ControlError::Bundle(e.to_string()))?;
+        pipe.arg(format!("{}{}", field::BUNDLE_PREFIX, bundle.manifest.job))
+            .arg(bytes);
+    }
+    pipe.ignore();
+    pipe.cmd("HINCRBY")
+        .arg(DEPLOYMENT_KEY)
+        .arg(field::VERSION)
+        .arg(1);
+    let (version,): (u64,) = pipe
+        .query_async(shard.connection())
+        .await
+        .map_err(|e| ControlError::redis(&url, e))?;
+    report.version = version;
+    Ok(report)
+}
+
+/// The jobs of the deployment stored now (none before the first deploy).
+async fn previous_jobs<C: ConnectionLike>(
+    con: &mut C,
+    url: &str,
+) -> Result<Vec<DeployedJob>, ControlError> {
+    let listed: Option<String> = redis::cmd("HGET")
+        .arg(DEPLOYMENT_KEY)
+        .arg(field::JOBS)
+        .query_async(con)
+        .await
+        .map_err(|e| ControlError::redis(url, e))?;
+    match listed {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|_| ControlError::Reply {
+            command: "HGET",
+            url: url.to_owned(),
+            reply: format!("{DEPLOYMENT_KEY} {}: {text:.200}", field::JOBS),
+        }),
+    }
+}
+
+/// `WB.JOB.SET` arguments for a job's source.
+pub(crate) fn job_set_args(name: &str, source: &BundleSource) -> redis::Cmd {
+    let mut cmd = redis::cmd("WB.JOB.SET");
+    cmd.arg(name).arg(&source.key_pattern);
+    if !source.exclude_commands.is_empty() {
+        cmd.arg("EXCLUDE").arg(&source.exclude_commands);
+    }
+    cmd
+}
