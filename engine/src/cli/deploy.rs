@@ -54,7 +54,7 @@ pub fn deploy(args: Args) -> anyhow::Result<()> {
             return Err(ControlError::Cluster { url: url.clone() }.into());
         }
         let report = if args.dry_run {
-            deploy::plan(&mut shard, &deployment.bundles).await?
+            deploy::plan(&mut shard, &config, &deployment.bundles).await?
         } else {
             deploy::deploy(&mut shard, &config, &deployment.bundles).await?
         };
@@ -66,16 +66,29 @@ pub fn deploy(args: Args) -> anyhow::Result<()> {
 fn print_report(url: &str, deployment: &Deployment, report: &DeployReport, dry_run: bool) {
     let jobs = deployment.bundles.len();
     let plural = if jobs == 1 { "" } else { "s" };
+    if report.is_unchanged() {
+        println!(
+            "nothing changed: version {} stays deployed on {url} ({jobs} job{plural})",
+            report.version
+        );
+        return;
+    }
     if dry_run {
         println!(
             "dry run: would deploy {jobs} job{plural} to {url} as version {} (nothing stored)",
             report.version + 1
         );
+        if report.config_changed && report.version > 0 {
+            println!("  config.yaml changed");
+        }
     } else {
         println!(
             "deployed version {} to {url}: {jobs} job{plural}",
             report.version
         );
+        if report.config_changed && report.version > 1 {
+            println!("  config.yaml changed");
+        }
     }
     let width = deployment
         .job_names()

@@ -67,6 +67,21 @@ pub struct DeployReport {
     /// Jobs of the previous deployment that are gone: the capture module no
     /// longer records their keys.
     pub removed: Vec<String>,
+    /// Whether config.yaml differs from the stored one (true for a first
+    /// deploy).
+    pub config_changed: bool,
+}
+
+impl DeployReport {
+    /// Whether the deployment would be the stored one again: then nothing
+    /// is stored and running engines are left alone.
+    pub fn is_unchanged(&self) -> bool {
+        self.version > 0
+            && !self.config_changed
+            && self.added.is_empty()
+            && self.changed.is_empty()
+            && self.removed.is_empty()
+    }
 }
 
 /// The version of the deployment stored on the server, if any: one `HGET`.
@@ -139,20 +154,32 @@ pub async fn read<C: ConnectionLike>(
     }))
 }
 
-/// What deploying `bundles` would change on the shard, against the
-/// deployment stored there now (`version` is the stored one, 0 for none).
-pub async fn plan(shard: &mut Shard, bundles: &[Bundle]) -> Result<DeployReport, ControlError> {
+/// What deploying `config` and `bundles` would change on the shard,
+/// against the deployment stored there now (`version` is the stored one, 0
+/// for none).
+pub async fn plan(
+    shard: &mut Shard,
+    config: &str,
+    bundles: &[Bundle],
+) -> Result<DeployReport, ControlError> {
     let url = shard.url().to_owned();
     let version = deployed_version(shard.connection(), &url)
         .await?
         .unwrap_or(0);
     let previous = previous_jobs(shard.connection(), &url).await?;
+    let stored_config: Option<String> = redis::cmd("HGET")
+        .arg(DEPLOYMENT_KEY)
+        .arg(field::CONFIG)
+        .query_async(shard.connection())
+        .await
+        .map_err(|e| ControlError::redis(&url, e))?;
     let mut report = DeployReport {
         version,
         added: Vec::new(),
         changed: Vec::new(),
         unchanged: Vec::new(),
         removed: Vec::new(),
+        config_changed: stored_config.as_deref() != Some(config),
     };
     for bundle in bundles {
         let job = &bundle.manifest.job;
@@ -175,14 +202,18 @@ pub async fn plan(shard: &mut Shard, bundles: &[Bundle]) -> Result<DeployReport,
 /// so its changes are recorded from now on, then jobs of the previous
 /// deployment that are gone are removed (`WB.JOB.DEL`: their streams stay),
 /// then the deployment is replaced in one `MULTI`/`EXEC`. Two deploys at
-/// once: the last one's deployment wins.
+/// once: the last one's deployment wins. The same deployment again changes
+/// nothing (see [`DeployReport::is_unchanged`]).
 pub async fn deploy(
     shard: &mut Shard,
     config: &str,
     bundles: &[Bundle],
 ) -> Result<DeployReport, ControlError> {
     let url = shard.url().to_owned();
-    let mut report = plan(shard, bundles).await?;
+    let mut report = plan(shard, config, bundles).await?;
+    if report.is_unchanged() {
+        return Ok(report);
+    }
     for bundle in bundles {
         let manifest = &bundle.manifest;
         shard.set_job(&manifest.job, &manifest.source).await?;

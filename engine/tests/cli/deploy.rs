@@ -242,6 +242,16 @@ fn deploy_then_run_follows_each_deploy_under_load_and_loses_nothing() {
         sqlite_rows(&db, "SELECT name FROM items WHERE id = '7'"),
         [[Some("item 7".to_owned())]]
     );
+    // Status from Redis: the counts of the runs of versions 1 and 2.
+    let out = wb(&["status", "events", "--json"], &[("WB_REDIS_URL", &url)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let events = &rows[0];
+    assert_eq!(events["state"], "running", "{events}");
+    assert_eq!(events["read"], written, "{events}");
+    assert_eq!(events["written"], written, "{events}");
+    assert_eq!(events["rejected"], 0, "{events}");
+    assert_eq!(events["pending"], 0, "{events}");
     for job in ["items", "events"] {
         let dead: usize = redis::cmd("XLEN")
             .arg(format!("wb:{{0}}:dlq:{job}"))
@@ -355,4 +365,16 @@ fn deploy_refuses_a_password_in_clear_and_stores_nothing() {
         "a secret went into Redis"
     );
     assert!(!stdout(&out).contains("hunter3"));
+
+    // The same again stores nothing new.
+    let out = wb(
+        &["deploy", "--dir", dir.path().to_str().expect("UTF-8")],
+        &[("WB_REDIS_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("nothing changed: version 1 stays deployed"),
+        "{}",
+        stdout(&out)
+    );
 }
