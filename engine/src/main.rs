@@ -22,8 +22,19 @@ use clap::{Parser, Subcommand};
                   (default redis://127.0.0.1:6379)."
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one
+    /// object a line: timestamp, level, target, message and fields) for log
+    /// collectors. RUST_LOG sets the level (default: info).
+    #[arg(long, global = true, env = "WB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -76,15 +87,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
         Command::Validate(args) => Ok(cli::validate::validate(args)),
         Command::Compile(args) => cli::compile::compile(args).map(|()| ExitCode::SUCCESS),

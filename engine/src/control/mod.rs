@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod enqueue;
 pub mod entries;
 mod error;
+pub mod metrics;
 mod naming;
 pub mod scaffold;
 pub mod schema;

@@ -80,6 +80,8 @@ pub struct PreparedBatch {
     dead_letters: Vec<DeadLetter>,
     fetch: Duration,
     transform: Duration,
+    /// When its entries were read.
+    read_at: Instant,
 }
 
 impl PreparedBatch {
@@ -119,6 +121,7 @@ pub async fn prepare(
     committed: Option<StreamId>,
     read: StreamRead,
 ) -> Result<PreparedBatch, PipelineError> {
+    let read_at = Instant::now();
     let entries = read.entries.len() + read.malformed.len() + read.vanished.len();
     let mut dead_letters = Vec::new();
     let mut ack: Vec<StreamId> = read.vanished;
@@ -192,6 +195,7 @@ pub async fn prepare(
         dead_letters,
         fetch: fetched - started,
         transform: fetched.elapsed(),
+        read_at,
     })
 }
 
@@ -201,11 +205,17 @@ pub struct WrittenBatch {
     stream: JobStream,
     ack: Vec<StreamId>,
     outcome: BatchOutcome,
+    read_at: Instant,
 }
 
 impl WrittenBatch {
     pub fn stream(&self) -> &JobStream {
         &self.stream
+    }
+
+    /// When its entries were read.
+    pub fn read_at(&self) -> Instant {
+        self.read_at
     }
 }
 
@@ -240,6 +250,7 @@ pub async fn write<S: Sink>(
         mut dead_letters,
         fetch,
         transform,
+        read_at,
     } = batch;
     let mut ops: Vec<TaggedOp<'_>> = Vec::new();
     let mut transformed: Vec<usize> = Vec::new();
@@ -298,6 +309,7 @@ pub async fn write<S: Sink>(
     Ok(WrittenBatch {
         stream,
         ack,
+        read_at,
         outcome: BatchOutcome {
             entries,
             delivered,
@@ -327,6 +339,7 @@ pub async fn finish<C: ConnectionLike>(
         stream,
         ack,
         mut outcome,
+        read_at: _,
     } = batch;
     dlq::push(con, &stream.dead_letters(), dlq_max, &outcome.dead_letters).await?;
     acknowledge(con, &stream.stream(), &ack).await?;

@@ -14,10 +14,12 @@
 //! and is acknowledged first.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::control::metrics::Metrics;
 use crate::control::{status, JobStream};
 use crate::sink::Sink;
 use crate::source::{ShardReader, StreamId, StreamRead};
@@ -43,6 +45,9 @@ pub struct WorkerSettings {
     pub max_backoff: Duration,
     /// Cap of each job's dead-letter stream.
     pub dlq_max_messages: usize,
+    /// Where batch latencies, retries and holds are counted, if anywhere
+    /// (`wb-engine run --metrics-addr`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for WorkerSettings {
@@ -53,6 +58,7 @@ impl Default for WorkerSettings {
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             dlq_max_messages: 1000,
+            metrics: None,
         }
     }
 }
@@ -112,6 +118,9 @@ impl<S: Sink> ShardWorker<S> {
                 }
                 Err(PipelineError::Misconfigured { job, error }) => {
                     stats.holds += 1;
+                    if let Some(metrics) = &self.settings.metrics {
+                        metrics.count_hold();
+                    }
                     let reason = error.to_string();
                     let again = held.reason(&job) == Some(reason.as_str());
                     let delay = held.hold(&job, reason, Instant::now());
@@ -138,6 +147,9 @@ impl<S: Sink> ShardWorker<S> {
                 }
                 Err(e) if e.is_transient() || is_missing_group(&e) => {
                     stats.retries += 1;
+                    if let Some(metrics) = &self.settings.metrics {
+                        metrics.count_retry();
+                    }
                     tracing::warn!(error = %e, "retrying after a transient failure");
                     // A held job keeps saying why it is held.
                     let retrying = |job: &str| ours(job) && !held.contains(job);
@@ -245,14 +257,22 @@ impl<S: Sink> ShardWorker<S> {
             Ok(())
         };
         let dlq_max = self.settings.dlq_max_messages;
+        let metrics = self.settings.metrics.clone();
         let acknowledge_side = async {
             while let Some(batch) = committed_rx.recv().await {
                 if !held.is_empty() {
                     // The target took a batch of it: no longer held.
                     held.release(&batch.stream().job);
                 }
+                // Kept for the metrics only when they are wanted.
+                let observed = metrics
+                    .as_ref()
+                    .map(|m| (Arc::clone(m), batch.stream().clone(), batch.read_at()));
                 match finish(acker.connection(), dlq_max, batch).await {
                     Ok(outcome) => {
+                        if let Some((metrics, stream, read_at)) = observed {
+                            metrics.observe_batch(&stream, read_at.elapsed());
+                        }
                         stats.record(&outcome);
                         backoff.reset();
                     }

@@ -12,6 +12,7 @@
 //! refused with an error in the log, and the running one goes on.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::control::deploy::{self, StoredDeployment};
+use crate::control::metrics::Metrics;
 use crate::pipeline::{wait_unless_stopped, WorkerStats};
 
 use super::deployment::Deployment;
@@ -48,14 +50,17 @@ impl Running {
 /// Runs the deployment stored in the Redis at `redis_url`, moving to each
 /// new one, until `stop` turns true. Relative SQLite paths are taken from
 /// `base_dir`. Waits for a first deployment (and for Redis) meanwhile.
+/// The workers of every version count what they do in `metrics`, if given.
 pub async fn run_deployed(
     redis_url: &str,
     base_dir: &Path,
+    metrics: Option<Arc<Metrics>>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<WorkerStats> {
     let mut follower = Follower {
         url: redis_url.to_owned(),
         base_dir: base_dir.to_path_buf(),
+        metrics,
         con: None,
         seen: None,
         waiting_said: false,
@@ -116,6 +121,7 @@ fn start(url: &str, (version, prepared): (u64, super::Prepared)) -> Running {
 struct Follower {
     url: String,
     base_dir: PathBuf,
+    metrics: Option<Arc<Metrics>>,
     con: Option<MultiplexedConnection>,
     /// The last version read: running, or refused.
     seen: Option<u64>,
@@ -157,7 +163,8 @@ impl Follower {
             }
         };
         // Compiling components takes a while: off the async threads.
-        match tokio::task::spawn_blocking(move || prepare(&deployment)).await {
+        let metrics = self.metrics.clone();
+        match tokio::task::spawn_blocking(move || prepare(&deployment, metrics)).await {
             Ok(Ok(prepared)) => Some((version, prepared)),
             Ok(Err(e)) => {
                 tracing::error!(

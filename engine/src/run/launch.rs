@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use tokio::sync::watch;
@@ -13,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::bundle::BundleSource;
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
 use crate::control::deploy::job_set_args;
+use crate::control::metrics::Metrics;
 use crate::pipeline::{
     connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
     WorkerStats,
@@ -40,9 +42,10 @@ pub fn default_mapper_path() -> Option<PathBuf> {
 pub async fn run(
     deployment: &Deployment,
     redis_url: &str,
+    metrics: Option<Arc<Metrics>>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<WorkerStats> {
-    prepare(deployment)?.run(redis_url, stop).await
+    prepare(deployment, metrics)?.run(redis_url, stop).await
 }
 
 /// A deployment made ready to run: every component compiled, linked and
@@ -77,8 +80,9 @@ enum SinkPlan {
     Postgres(PgConfig),
 }
 
-/// Loads `deployment`'s jobs and resolves its connections.
-pub fn prepare(deployment: &Deployment) -> anyhow::Result<Prepared> {
+/// Loads `deployment`'s jobs and resolves its connections; its workers
+/// will count what they do in `metrics`, if given.
+pub fn prepare(deployment: &Deployment, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Prepared> {
     let targets = targets(deployment)?;
     let host = WasmHost::new().context("starting the Wasm host")?;
     let mut transforms: Vec<Option<WasmTransform>> = Vec::with_capacity(deployment.bundles.len());
@@ -117,6 +121,7 @@ pub fn prepare(deployment: &Deployment) -> anyhow::Result<Prepared> {
             ErrorHandling::Ignore => 0,
         },
         max_backoff: std::time::Duration::from_secs(applier.on_failed_retry_interval.max(1)),
+        metrics,
         ..WorkerSettings::default()
     };
     let jobs = deployment

@@ -8,6 +8,7 @@ mod backfill;
 mod compile;
 mod deploy;
 mod dlq;
+mod metrics;
 mod run;
 mod scaffold;
 mod schema;
