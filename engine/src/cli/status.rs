@@ -26,6 +26,9 @@ the capture module does not track yet)
   READ      stream entries processed; WRITTEN changes whose rows the target committed; \
 REJECTED changes sent to the dead-letter queue (wb-engine dlq list JOB); BATCHES
   RATE      changes read per second between two samples (--live only)
+--json adds the row operations the target committed, by kind: rows_upserted (inserted or \
+updated: the target does not say which), rows_deleted (rows, and child rows replaced) and \
+rows_appended.
 The counters are the engine's, kept in Redis (wb:{TAG}:status:JOB), so status works from \
 any machine that reaches Redis; it needs no access to the target.")]
 pub struct Args {
@@ -33,8 +36,9 @@ pub struct Args {
     jobs: Vec<String>,
     /// One JSON array instead of a table (with --live: one array per line,
     /// each second). Fields: job, shard, stream, state, paused, length,
-    /// pending, lag_ms, read, written, skipped, rejected, batches,
-    /// last_batch_ms, updated_ms, rate (null without --live).
+    /// pending, lag_ms, read, written, skipped, rejected, rows_upserted,
+    /// rows_deleted, rows_appended, batches, last_batch_ms, updated_ms,
+    /// rate (null without --live).
     #[arg(long)]
     json: bool,
     /// Refresh every second until Ctrl-C, with rates.
@@ -231,6 +235,9 @@ fn to_json(row: &Row) -> serde_json::Value {
             "written": s.written,
             "skipped": s.skipped,
             "rejected": s.rejected,
+            "rows_upserted": s.rows.upserted,
+            "rows_deleted": s.rows.deleted,
+            "rows_appended": s.rows.appended,
             "batches": s.batches,
             "last_batch_ms": s.last_batch_ms,
             "updated_ms": s.updated_ms,

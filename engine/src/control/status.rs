@@ -26,6 +26,12 @@ pub mod field {
     pub const SKIPPED: &str = "skipped";
     /// Changes sent to the dead-letter queue.
     pub const REJECTED: &str = "rejected";
+    /// Row operations the target committed, by kind: upserts (inserted or
+    /// updated: the target does not say which), deletes (of a row, or of
+    /// a key's child rows before they are written again) and appends.
+    pub const ROWS_UPSERTED: &str = "rows_upserted";
+    pub const ROWS_DELETED: &str = "rows_deleted";
+    pub const ROWS_APPENDED: &str = "rows_appended";
     pub const BATCHES: &str = "batches";
     /// When the last batch was acknowledged (ms since the epoch).
     pub const LAST_BATCH: &str = "last_batch_ms";
@@ -54,6 +60,15 @@ pub struct BatchCounts {
     pub written: u64,
     pub skipped: u64,
     pub rejected: u64,
+    pub rows: RowCounts,
+}
+
+/// Row operations a target committed, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    pub upserted: u64,
+    pub deleted: u64,
+    pub appended: u64,
 }
 
 /// Adds one batch's counts to `stream`'s status and marks it running, in
@@ -71,6 +86,9 @@ pub async fn record_batch<C: ConnectionLike>(
         (field::WRITTEN, counts.written),
         (field::SKIPPED, counts.skipped),
         (field::REJECTED, counts.rejected),
+        (field::ROWS_UPSERTED, counts.rows.upserted),
+        (field::ROWS_DELETED, counts.rows.deleted),
+        (field::ROWS_APPENDED, counts.rows.appended),
         (field::BATCHES, 1),
     ] {
         pipe.cmd("HINCRBY").arg(&key).arg(name).arg(by).ignore();
@@ -161,6 +179,7 @@ pub struct JobStatus {
     pub written: u64,
     pub skipped: u64,
     pub rejected: u64,
+    pub rows: RowCounts,
     pub batches: u64,
     pub last_batch_ms: Option<u64>,
     pub updated_ms: Option<u64>,
@@ -247,6 +266,11 @@ pub async fn read<C: ConnectionLike>(
         written: number(field::WRITTEN),
         skipped: number(field::SKIPPED),
         rejected: number(field::REJECTED),
+        rows: RowCounts {
+            upserted: number(field::ROWS_UPSERTED),
+            deleted: number(field::ROWS_DELETED),
+            appended: number(field::ROWS_APPENDED),
+        },
         batches: number(field::BATCHES),
         last_batch_ms: hash.get(field::LAST_BATCH).and_then(|v| v.parse().ok()),
         updated_ms: hash.get(field::UPDATED).and_then(|v| v.parse().ok()),

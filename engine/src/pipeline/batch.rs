@@ -13,9 +13,9 @@ use redis::aio::ConnectionLike;
 use wb_abi::{ChangeData, ValueData};
 
 use crate::control::dlq::{self, DeadLetter, Stage};
-use crate::control::status;
+use crate::control::status::{self, RowCounts};
 use crate::control::JobStream;
-use crate::sink::{Batch, Sink, StreamOffset, TaggedOp};
+use crate::sink::{Batch, OpKind, Sink, StreamOffset, TaggedOp};
 use crate::source::{
     acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead,
     WireConnection, FLUSH_EVENT,
@@ -36,6 +36,8 @@ pub struct BatchOutcome {
     pub skipped: usize,
     /// Changes sent to the dead-letter stream.
     pub dead_letters: Vec<DeadLetter>,
+    /// The row operations the target committed, by kind.
+    pub rows: RowCounts,
     /// Where the batch's time went.
     pub timings: StageTimings,
 }
@@ -269,6 +271,7 @@ pub async fn write<S: Sink>(
         }
     }
     let mut delivered = 0;
+    let mut rows = RowCounts::default();
     if let Some(last_id) = last_id {
         let batch = Batch {
             ops,
@@ -305,6 +308,14 @@ pub async fn write<S: Sink>(
             .iter()
             .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
             .count();
+        let refused = |change: usize| report.rejected.iter().any(|r| r.change == change);
+        for tagged in batch.ops.iter().filter(|t| !refused(t.change)) {
+            match tagged.op.kind {
+                OpKind::Upsert => rows.upserted += 1,
+                OpKind::Delete | OpKind::DeleteMatching => rows.deleted += 1,
+                OpKind::Insert => rows.appended += 1,
+            }
+        }
     }
     Ok(WrittenBatch {
         stream,
@@ -315,6 +326,7 @@ pub async fn write<S: Sink>(
             delivered,
             skipped,
             dead_letters,
+            rows,
             timings: StageTimings {
                 fetch,
                 transform,
@@ -348,6 +360,7 @@ pub async fn finish<C: ConnectionLike>(
         written: outcome.delivered as u64,
         skipped: outcome.skipped as u64,
         rejected: outcome.dead_letters.len() as u64,
+        rows: outcome.rows,
     };
     status::record_batch(con, &stream, counts).await?;
     outcome.timings.acknowledge = started.elapsed();

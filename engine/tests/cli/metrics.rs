@@ -198,12 +198,28 @@ fn metrics_parse_as_prometheus_text_and_agree_with_status() {
         );
     }
     let series = |name: &str| format!("{name}{{job=\"people\",shard=\"0\"}}");
-    let written = wb_tests::wait_until(Duration::from_secs(30), || {
-        parse_prometheus(&get(port, "/metrics").1)
-            .get(&series("wb_changes_written_total"))
-            .is_some_and(|v| *v == 30.0)
-    });
-    assert!(written, "{}\n{}", get(port, "/metrics").1, engine.log());
+    let written = |count: f64| {
+        wb_tests::wait_until(Duration::from_secs(30), || {
+            parse_prometheus(&get(port, "/metrics").1)
+                .get(&series("wb_changes_written_total"))
+                .is_some_and(|v| *v == count)
+        })
+    };
+    assert!(
+        written(30.0),
+        "{}\n{}",
+        get(port, "/metrics").1,
+        engine.log()
+    );
+    for n in 0..5 {
+        wb_tests::cmd(&mut con, &["DEL", &format!("person:{n}")]);
+    }
+    assert!(
+        written(35.0),
+        "{}\n{}",
+        get(port, "/metrics").1,
+        engine.log()
+    );
 
     let (code, body) = get(port, "/metrics");
     assert_eq!(code, 200);
@@ -224,6 +240,14 @@ fn metrics_parse_as_prometheus_text_and_agree_with_status() {
             samples[&series(metric)],
             status[field].as_f64().expect("a number"),
             "{metric} against status's {field}\n{body}"
+        );
+    }
+    for (kind, want) in [("upserted", 30), ("deleted", 5), ("appended", 0)] {
+        assert_eq!(status[format!("rows_{kind}")], want, "{status}");
+        assert_eq!(
+            samples[&format!("wb_rows_total{{job=\"people\",shard=\"0\",kind=\"{kind}\"}}")],
+            f64::from(want),
+            "{body}"
         );
     }
     assert_eq!(samples["wb_redis_up"], 1.0);

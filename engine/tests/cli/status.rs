@@ -83,6 +83,9 @@ async fn status_counts_a_run_and_pause_holds_writes_until_resume() {
     assert_eq!(s["state"], "running", "{s}");
     assert_eq!(s["written"], 2, "{s}");
     assert_eq!(s["rejected"], 1, "{s}");
+    // The rejected change's row is not counted.
+    assert_eq!(s["rows_upserted"], 2, "{s}");
+    assert_eq!(s["rows_deleted"], 0, "{s}");
     assert_eq!(s["pending"], 0, "{s}");
     assert_eq!(s["lag_ms"], 0, "{s}");
     assert_eq!(s["shard"], "0", "{s}");

@@ -231,6 +231,25 @@ fn render_statuses(out: &mut String, statuses: &[(JobStream, JobStatus)]) {
     }
     family(
         out,
+        "wb_rows_total",
+        "counter",
+        "Row operations the target committed, by kind: upserted, deleted, appended.",
+    );
+    for (stream, s) in statuses {
+        for (kind, count) in [
+            ("upserted", s.rows.upserted),
+            ("deleted", s.rows.deleted),
+            ("appended", s.rows.appended),
+        ] {
+            let _ = writeln!(
+                out,
+                "wb_rows_total{{{},kind=\"{kind}\"}} {count}",
+                labels(&stream.job, &stream.tag)
+            );
+        }
+    }
+    family(
+        out,
         "wb_job_state",
         "gauge",
         "1 for the job's state: running, paused, retrying, error, stopped or idle.",
