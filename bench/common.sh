@@ -2,9 +2,10 @@
 # Sets root, engine, mapper, pg and work; starts a Valkey with the capture
 # module on a free port (valkey_start); runs the engine on a project
 # (engine_start); cleans everything up on exit, including the schema named
-# by $bench_schema.
+# by $bench_schema. WB_ENGINE=PATH runs another build of the engine (to compare
+# two builds in alternating runs).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-engine="$root/target/release/wb-engine"
+engine="${WB_ENGINE:-$root/target/release/wb-engine}"
 mapper="$root/target/guests/wasm32-wasip2/release/wb_mapper_component.wasm"
 for f in "$engine" "$mapper" "$root/target/release/libwb_capture.so"; do
   [ -f "$f" ] || { echo "missing $f: build it first (see the header)" >&2; exit 1; }
