@@ -17,7 +17,9 @@ use super::RedisArgs;
 #[command(after_help = "\
 Columns, per job and shard (one line each):
   STATE     running; paused (wb-engine pause); retrying: REASON (a transient failure, \
-retried with backoff); error: MESSAGE (the engine stopped); stopped (the engine exited); \
+retried with backoff); held: REASON (the target does not match the job: a missing table, \
+column or privilege; its changes wait, and it goes on once the target is fixed); error: \
+MESSAGE (the engine stopped); stopped (the engine exited); \
 idle (no engine has processed a batch yet); not registered (with --dir: a project job \
 the capture module does not track yet)
   LENGTH    entries in the job's change stream (XLEN)

@@ -84,17 +84,31 @@ impl DeployReport {
     }
 }
 
-/// The version of the deployment stored on the server, if any: one `HGET`.
+/// Which deployment is stored: its version and when it was deployed. The
+/// time tells two deployments apart that got the same number because the
+/// hash was lost in between (a restart without persistence, a FLUSHALL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeployedVersion {
+    pub version: u64,
+    pub deployed_ms: u64,
+}
+
+/// The deployment stored on the server, if any: one `HMGET`.
 pub async fn deployed_version<C: ConnectionLike>(
     con: &mut C,
     url: &str,
-) -> Result<Option<u64>, ControlError> {
-    redis::cmd("HGET")
+) -> Result<Option<DeployedVersion>, ControlError> {
+    let (version, deployed_ms): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
         .arg(DEPLOYMENT_KEY)
         .arg(field::VERSION)
+        .arg(field::DEPLOYED)
         .query_async(con)
         .await
-        .map_err(|e| ControlError::redis(url, e))
+        .map_err(|e| ControlError::redis(url, e))?;
+    Ok(version.map(|version| DeployedVersion {
+        version,
+        deployed_ms: deployed_ms.unwrap_or(0),
+    }))
 }
 
 /// The deployment stored on the server, if any, read in one `HGETALL`.
@@ -107,11 +121,17 @@ pub async fn read<C: ConnectionLike>(
         .query_async(con)
         .await
         .map_err(|e| ControlError::redis(url, e))?;
-    let bad = |reply: &Value| ControlError::reply("HGETALL", url, reply);
+    // The hash is megabytes of bundles: the error says what is wrong with
+    // it rather than showing it.
+    let bad = |what: &str| ControlError::Reply {
+        command: "HGETALL",
+        url: url.to_owned(),
+        reply: format!("{DEPLOYMENT_KEY} is not a deployment wb-engine deploy wrote: {what}"),
+    };
     let pairs: Vec<(String, Vec<u8>)> = match &reply {
         Value::Array(items) if items.is_empty() => return Ok(None),
         Value::Map(items) if items.is_empty() => return Ok(None),
-        _ => redis::from_redis_value(&reply).map_err(|_| bad(&reply))?,
+        _ => redis::from_redis_value(&reply).map_err(|_| bad("not a hash of fields and values"))?,
     };
     let mut version = None;
     let mut deployed_ms = 0;
@@ -119,12 +139,17 @@ pub async fn read<C: ConnectionLike>(
     let mut jobs: Option<Vec<DeployedJob>> = None;
     let mut bundles = Vec::new();
     for (name, value) in pairs {
-        let text = || String::from_utf8(value.clone()).map_err(|_| bad(&reply));
+        let text =
+            || String::from_utf8(value.clone()).map_err(|_| bad(&format!("{name} is not UTF-8")));
         match name.as_str() {
             field::VERSION => version = text()?.parse().ok(),
             field::DEPLOYED => deployed_ms = text()?.parse().unwrap_or(0),
             field::CONFIG => config = Some(text()?),
-            field::JOBS => jobs = Some(serde_json::from_str(&text()?).map_err(|_| bad(&reply))?),
+            field::JOBS => {
+                jobs = Some(
+                    serde_json::from_str(&text()?).map_err(|_| bad("its job list is not JSON"))?,
+                )
+            }
             other => {
                 if let Some(job) = other.strip_prefix(field::BUNDLE_PREFIX) {
                     bundles.push((job.to_owned(), value));
@@ -133,7 +158,7 @@ pub async fn read<C: ConnectionLike>(
         }
     }
     let (Some(version), Some(config), Some(jobs)) = (version, config, jobs) else {
-        return Err(bad(&reply));
+        return Err(bad("the version, the config or the job list is missing"));
     };
     // In the order the deployment lists its jobs; a listed job without its
     // bundle is a hash changed by hand.
@@ -142,7 +167,7 @@ pub async fn read<C: ConnectionLike>(
         let at = bundles
             .iter()
             .position(|(name, _)| *name == job.job)
-            .ok_or_else(|| bad(&reply))?;
+            .ok_or_else(|| bad(&format!("job {} has no bundle", job.job)))?;
         ordered.push(bundles.swap_remove(at));
     }
     Ok(Some(StoredDeployment {
@@ -165,7 +190,7 @@ pub async fn plan(
     let url = shard.url().to_owned();
     let version = deployed_version(shard.connection(), &url)
         .await?
-        .unwrap_or(0);
+        .map_or(0, |stored| stored.version);
     let previous = previous_jobs(shard.connection(), &url).await?;
     let stored_config: Option<String> = redis::cmd("HGET")
         .arg(DEPLOYMENT_KEY)
@@ -197,13 +222,16 @@ pub async fn plan(
     Ok(report)
 }
 
-/// Stores `config` and `bundles` as the shard's new deployment and tells
-/// its capture module: every job is (re)registered with `WB.JOB.SET` first,
-/// so its changes are recorded from now on, then jobs of the previous
-/// deployment that are gone are removed (`WB.JOB.DEL`: their streams stay),
-/// then the deployment is replaced in one `MULTI`/`EXEC`. Two deploys at
-/// once: the last one's deployment wins. The same deployment again changes
-/// nothing (see [`DeployReport::is_unchanged`]).
+/// Stores `config` and `bundles` as the shard's new deployment, in one
+/// `MULTI`/`EXEC`, then tells its capture module: every job is
+/// (re)registered with `WB.JOB.SET`, so its changes are recorded from now
+/// on (an engine moving to the deployment registers them too), and jobs of
+/// the previous deployment that are gone are removed (`WB.JOB.DEL`: their
+/// streams stay). Until a running engine has moved to the new deployment
+/// (about a second, plus compiling), changes recorded under a job's new
+/// pattern reach its previous version. Two deploys at once: the last one's
+/// deployment wins. The same deployment again changes nothing (see
+/// [`DeployReport::is_unchanged`]).
 pub async fn deploy(
     shard: &mut Shard,
     config: &str,
@@ -214,14 +242,6 @@ pub async fn deploy(
     if report.is_unchanged() {
         return Ok(report);
     }
-    for bundle in bundles {
-        let manifest = &bundle.manifest;
-        shard.set_job(&manifest.job, &manifest.source).await?;
-    }
-    for gone in &report.removed {
-        shard.remove_job(gone).await?;
-    }
-
     let listed: Vec<DeployedJob> = bundles
         .iter()
         .map(|b| DeployedJob {
@@ -263,6 +283,13 @@ pub async fn deploy(
         .await
         .map_err(|e| ControlError::redis(&url, e))?;
     report.version = version;
+    for bundle in bundles {
+        let manifest = &bundle.manifest;
+        shard.set_job(&manifest.job, &manifest.source).await?;
+    }
+    for gone in &report.removed {
+        shard.remove_job(gone).await?;
+    }
     Ok(report)
 }
 

@@ -70,12 +70,10 @@ impl ControlError {
     }
 
     pub(crate) fn reply(command: &'static str, url: &str, reply: &redis::Value) -> ControlError {
-        let mut shown = format!("{reply:?}");
-        shown.truncate(200);
         ControlError::Reply {
             command,
             url: url.to_owned(),
-            reply: shown,
+            reply: crate::source::shown_reply(reply),
         }
     }
 }

@@ -20,4 +20,4 @@ pub mod trace;
 
 pub use error::ControlError;
 pub use naming::JobStream;
-pub use shard::{shards, RegisteredJob, Shard};
+pub use shard::{connect_multiplexed, shards, shown_url, RegisteredJob, Shard};

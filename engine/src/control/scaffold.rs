@@ -149,7 +149,8 @@ wb-engine validate                                  # every file, against each o
 wb-engine test jobs/users.yaml --cases jobs/users.cases.yaml
 wb-engine compile jobs/users.yaml                   # the bundle: jobs/users.wbb
 wb-engine schema users | sqlite3 target.db          # the job's table
-wb-engine run                                       # with WB_REDIS_URL pointing at Redis
+wb-engine run --dir .                               # with WB_REDIS_URL pointing at Redis
+wb-engine deploy && wb-engine run                   # or: store it in Redis, run what is stored
 ```
 
 Building the step needs `rustup target add wasm32-wasip2`.

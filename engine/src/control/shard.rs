@@ -30,6 +30,37 @@ pub struct RegisteredJob {
     pub stream: JobStream,
 }
 
+/// A multiplexed connection to `url` that gives up on connecting after 5 s
+/// and on a reply after 30 s, so that a server that hangs cannot hold a
+/// command, a stop request or a scrape for ever.
+pub async fn connect_multiplexed(url: &str) -> redis::RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Duration::from_secs(5))
+        .set_response_timeout(Duration::from_secs(30));
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// `url` as logs and messages may show it: a password in it is masked
+/// (`redis://user:***@host:6379`).
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => {
+                let path = &rest[authority.len()..];
+                format!("{scheme}://{user}:***@{host}{path}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// One shard's primary.
 pub struct Shard {
     url: String,
@@ -50,14 +81,7 @@ impl Shard {
             url: url.to_owned(),
             error,
         };
-        let client = redis::Client::open(url).map_err(connect)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(5))
-            .set_response_timeout(Duration::from_secs(30));
-        let con = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(connect)?;
+        let con = connect_multiplexed(url).await.map_err(connect)?;
         Ok(Shard {
             url: url.to_owned(),
             con,
@@ -228,4 +252,23 @@ fn bytes(value: &Value) -> Option<Vec<u8>> {
 
 fn text(value: &Value) -> Option<String> {
     bytes(value).and_then(|b| String::from_utf8(b).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_url_is_masked() {
+        assert_eq!(
+            shown_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(shown_url("redis://me:s3cret@h"), "redis://me:***@h");
+        assert_eq!(
+            shown_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(shown_url("unix:///tmp/r.sock"), "unix:///tmp/r.sock");
+    }
 }

@@ -35,7 +35,8 @@ pub mod field {
     pub const BATCHES: &str = "batches";
     /// When the last batch was acknowledged (ms since the epoch).
     pub const LAST_BATCH: &str = "last_batch_ms";
-    /// `running`, `retrying: REASON` or `error: MESSAGE`.
+    /// `running`, `retrying: REASON`, `held: REASON`, `error: MESSAGE` or
+    /// `stopped`.
     pub const STATE: &str = "state";
     /// When the engine last wrote the hash (ms since the epoch).
     pub const UPDATED: &str = "updated_ms";

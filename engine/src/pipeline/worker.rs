@@ -139,7 +139,7 @@ impl<S: Sink> ShardWorker<S> {
                         );
                     }
                     let state = format!(
-                        "paused: {error} (changes kept pending; tried again every {} s until \
+                        "held: {error} (changes kept pending; tried again every {} s until \
                          the target is fixed)",
                         held.cap().as_secs()
                     );

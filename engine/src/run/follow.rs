@@ -20,8 +20,9 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::control::deploy::{self, StoredDeployment};
+use crate::control::deploy::{self, DeployedVersion, StoredDeployment};
 use crate::control::metrics::Metrics;
+use crate::control::{connect_multiplexed, shown_url};
 use crate::pipeline::{wait_unless_stopped, WorkerStats};
 
 use super::deployment::Deployment;
@@ -124,7 +125,7 @@ struct Follower {
     metrics: Option<Arc<Metrics>>,
     con: Option<MultiplexedConnection>,
     /// The last version read: running, or refused.
-    seen: Option<u64>,
+    seen: Option<DeployedVersion>,
     waiting_said: bool,
     unreachable_said: bool,
 }
@@ -150,9 +151,11 @@ impl Follower {
                 return None;
             }
         };
-        self.unreachable_said = false;
         let version = stored.version;
-        self.seen = Some(version);
+        self.seen = Some(DeployedVersion {
+            version,
+            deployed_ms: stored.deployed_ms,
+        });
         let names: Vec<&str> = stored.jobs.iter().map(|j| j.job.as_str()).collect();
         tracing::info!(version, jobs = %names.join(", "), "deployment read from Redis");
         let deployment = match Deployment::from_stored(&stored, &self.base_dir) {
@@ -186,20 +189,23 @@ impl Follower {
         let con = match &mut self.con {
             Some(con) => con,
             None => {
-                let client = redis::Client::open(self.url.as_str())
-                    .with_context(|| format!("Redis URL {}", self.url))?;
-                let con = client
-                    .get_multiplexed_async_connection()
+                let con = connect_multiplexed(&self.url)
                     .await
-                    .with_context(|| format!("connecting to Redis at {}", self.url))?;
+                    .with_context(|| format!("connecting to Redis at {}", shown_url(&self.url)))?;
                 self.con.insert(con)
             }
         };
         let version = deploy::deployed_version(con, &self.url).await?;
+        // Redis answered: a later outage is said again.
+        self.unreachable_said = false;
         match version {
             None => {
                 if !self.waiting_said {
-                    tracing::info!(url = %self.url, "nothing deployed yet; waiting for `wb-engine deploy`");
+                    tracing::info!(
+                        url = %shown_url(&self.url),
+                        "nothing deployed yet; waiting for `wb-engine deploy` (or run a project \
+                         directory with --dir)"
+                    );
                     self.waiting_said = true;
                 }
                 Ok(None)

@@ -15,6 +15,7 @@ use crate::bundle::BundleSource;
 use crate::config::{Connection, ConnectionKind, EnvString, ErrorHandling, PortValue};
 use crate::control::deploy::job_set_args;
 use crate::control::metrics::Metrics;
+use crate::control::{connect_multiplexed, shown_url};
 use crate::pipeline::{
     connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
     WorkerStats,
@@ -357,12 +358,9 @@ async fn register_when_reachable(
 
 /// Tells the capture module which keys to record for each job.
 async fn register_jobs(jobs: &[(String, BundleSource)], redis_url: &str) -> anyhow::Result<()> {
-    let client =
-        redis::Client::open(redis_url).with_context(|| format!("Redis URL {redis_url}"))?;
-    let mut con = client
-        .get_multiplexed_async_connection()
+    let mut con = connect_multiplexed(redis_url)
         .await
-        .with_context(|| format!("connecting to Redis at {redis_url}"))?;
+        .with_context(|| format!("connecting to Redis at {}", shown_url(redis_url)))?;
     for (name, source) in jobs {
         let stream: Option<String> = job_set_args(name, source)
             .query_async(&mut con)

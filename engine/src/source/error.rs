@@ -45,6 +45,20 @@ pub enum SourceError {
     Unsupported(String),
 }
 
+/// The start of a reply, for an error message: at most 200 bytes, cut at a
+/// character boundary.
+pub(crate) fn shown_reply(reply: &redis::Value) -> String {
+    let mut shown = format!("{reply:?}");
+    if shown.len() > 200 {
+        let mut end = 200;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+    }
+    shown
+}
+
 /// Whether an error of the Redis client is one that trying again later can
 /// mend (see [`SourceError::is_transient`]).
 pub fn is_transient_redis(e: &RedisError) -> bool {
@@ -101,11 +115,9 @@ impl SourceError {
     }
 
     pub(crate) fn reply(command: &'static str, reply: &redis::Value) -> SourceError {
-        let mut shown = format!("{reply:?}");
-        shown.truncate(200);
         SourceError::Reply {
             command,
-            reply: shown,
+            reply: shown_reply(reply),
         }
     }
 
@@ -144,4 +156,16 @@ pub enum FetchError {
     UnsupportedType { key: String, kind: String },
     #[error("key '{key}': {reason}")]
     BadValue { key: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_cut_at_a_character_boundary() {
+        let long = redis::Value::SimpleString("é".repeat(300));
+        let shown = shown_reply(&long);
+        assert!(shown.len() <= 200 && shown.len() > 190, "{}", shown.len());
+    }
 }

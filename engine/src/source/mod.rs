@@ -16,6 +16,7 @@ mod wire;
 
 pub use coalesce::{coalesce, Coalesced};
 pub use entry::{Captured, KeyKind, FLUSH_EVENT};
+pub(crate) use error::shown_reply;
 pub use error::{is_transient_redis, FetchError, SourceError};
 pub use fetch::{fetch_values, key_kinds};
 pub use id::{BadStreamId, StreamId};

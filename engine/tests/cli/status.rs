@@ -233,7 +233,7 @@ async fn a_job_whose_table_is_missing_is_held_until_it_is_created() {
     };
     wait_for(
         "the job held",
-        async || late_state().await.starts_with("paused: "),
+        async || late_state().await.starts_with("held: "),
         || engine.log(),
     )
     .await;

@@ -18,11 +18,15 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use super::naming::JobStream;
+use super::shard::connect_multiplexed;
 use super::status::{self, JobStatus};
 use crate::source::SourceError;
 
 pub use histogram::Histogram;
 pub use http::serve;
+
+/// How long a scrape waits for Redis.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the engine records as it runs, and the server it reads the rest
 /// from.
@@ -86,10 +90,17 @@ impl Metrics {
     /// The metrics in Prometheus's text format. Figures read from Redis are
     /// left out, and `wb_redis_up` is 0, when it cannot be read.
     pub async fn render(&self) -> String {
-        let statuses = match self.statuses().await {
-            Ok(statuses) => Some(statuses),
-            Err(e) => {
+        // A scraper gives up after a few seconds: so does the scrape, and
+        // says Redis is not up rather than hanging.
+        let statuses = match tokio::time::timeout(SCRAPE_TIMEOUT, self.statuses()).await {
+            Ok(Ok(statuses)) => Some(statuses),
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "metrics: cannot read the jobs' status");
+                *self.con.lock().await = None;
+                None
+            }
+            Err(_) => {
+                tracing::debug!("metrics: reading the jobs' status timed out");
                 *self.con.lock().await = None;
                 None
             }
@@ -142,10 +153,7 @@ impl Metrics {
         let mut slot = self.con.lock().await;
         let con = match &mut *slot {
             Some(con) => con,
-            None => {
-                let client = redis::Client::open(self.url.as_str())?;
-                slot.insert(client.get_multiplexed_async_connection().await?)
-            }
+            None => slot.insert(connect_multiplexed(&self.url).await?),
         };
         let names: Vec<String> = redis::cmd("WB.STREAMS").query_async(con).await?;
         let mut statuses = Vec::with_capacity(names.len());
@@ -252,7 +260,7 @@ fn render_statuses(out: &mut String, statuses: &[(JobStream, JobStatus)]) {
         out,
         "wb_job_state",
         "gauge",
-        "1 for the job's state: running, paused, retrying, error, stopped or idle.",
+        "1 for the job's state: running, paused, held, retrying, error, stopped or idle.",
     );
     for (stream, s) in statuses {
         // The state's kind, without its reason: a label value per reason
