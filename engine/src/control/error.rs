@@ -22,7 +22,8 @@ pub enum ControlError {
     NoCaptureModule { url: String },
     #[error(
         "job '{job}' is not registered with the capture module on {url} \
-         (registered: {registered}); `wb-engine run --dir PROJECT` registers a project's jobs"
+         (registered: {registered}); `wb-engine run --dir PROJECT` registers a project's jobs, \
+         as does `wb-engine deploy`"
     )]
     NotRegistered {
         job: String,
