@@ -61,9 +61,8 @@ pub struct DeployReport {
     pub version: u64,
     /// Jobs not in the previous deployment.
     pub added: Vec<String>,
-    /// Jobs whose bundle changed.
+    /// Jobs whose bundle changed (the others are unchanged).
     pub changed: Vec<String>,
-    pub unchanged: Vec<String>,
     /// Jobs of the previous deployment that are gone: the capture module no
     /// longer records their keys.
     pub removed: Vec<String>,
@@ -181,28 +180,34 @@ pub async fn read<C: ConnectionLike>(
 
 /// What deploying `config` and `bundles` would change on the shard,
 /// against the deployment stored there now (`version` is the stored one, 0
-/// for none).
+/// for none), read in one `HMGET`.
 pub async fn plan(
     shard: &mut Shard,
     config: &str,
     bundles: &[Bundle],
 ) -> Result<DeployReport, ControlError> {
     let url = shard.url().to_owned();
-    let version = deployed_version(shard.connection(), &url)
-        .await?
-        .map_or(0, |stored| stored.version);
-    let previous = previous_jobs(shard.connection(), &url).await?;
-    let stored_config: Option<String> = redis::cmd("HGET")
-        .arg(DEPLOYMENT_KEY)
-        .arg(field::CONFIG)
-        .query_async(shard.connection())
-        .await
-        .map_err(|e| ControlError::redis(&url, e))?;
+    let (version, listed, stored_config): (Option<u64>, Option<String>, Option<String>) =
+        redis::cmd("HMGET")
+            .arg(DEPLOYMENT_KEY)
+            .arg(field::VERSION)
+            .arg(field::JOBS)
+            .arg(field::CONFIG)
+            .query_async(shard.connection())
+            .await
+            .map_err(|e| ControlError::redis(&url, e))?;
+    let previous: Vec<DeployedJob> = match listed {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).map_err(|_| ControlError::Reply {
+            command: "HMGET",
+            url: url.clone(),
+            reply: format!("{DEPLOYMENT_KEY} {}: {text:.200}", field::JOBS),
+        })?,
+    };
     let mut report = DeployReport {
-        version,
+        version: version.unwrap_or(0),
         added: Vec::new(),
         changed: Vec::new(),
-        unchanged: Vec::new(),
         removed: Vec::new(),
         config_changed: stored_config.as_deref() != Some(config),
     };
@@ -210,8 +215,8 @@ pub async fn plan(
         let job = &bundle.manifest.job;
         match previous.iter().find(|p| p.job == *job) {
             None => report.added.push(job.clone()),
-            Some(p) if p.sha256 == bundle.manifest.sha256 => report.unchanged.push(job.clone()),
-            Some(_) => report.changed.push(job.clone()),
+            Some(p) if p.sha256 != bundle.manifest.sha256 => report.changed.push(job.clone()),
+            Some(_) => {}
         }
     }
     report.removed = previous
@@ -291,27 +296,6 @@ pub async fn deploy(
         shard.remove_job(gone).await?;
     }
     Ok(report)
-}
-
-/// The jobs of the deployment stored now (none before the first deploy).
-async fn previous_jobs<C: ConnectionLike>(
-    con: &mut C,
-    url: &str,
-) -> Result<Vec<DeployedJob>, ControlError> {
-    let listed: Option<String> = redis::cmd("HGET")
-        .arg(DEPLOYMENT_KEY)
-        .arg(field::JOBS)
-        .query_async(con)
-        .await
-        .map_err(|e| ControlError::redis(url, e))?;
-    match listed {
-        None => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(&text).map_err(|_| ControlError::Reply {
-            command: "HGET",
-            url: url.to_owned(),
-            reply: format!("{DEPLOYMENT_KEY} {}: {text:.200}", field::JOBS),
-        }),
-    }
 }
 
 /// `WB.JOB.SET` arguments for a job's source.

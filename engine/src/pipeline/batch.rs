@@ -304,11 +304,8 @@ pub async fn write<S: Sink>(
                 row,
             ));
         }
-        delivered = transformed
-            .iter()
-            .filter(|i| !report.rejected.iter().any(|r| r.change == **i))
-            .count();
         let refused = |change: usize| report.rejected.iter().any(|r| r.change == change);
+        delivered = transformed.iter().filter(|i| !refused(**i)).count();
         for tagged in batch.ops.iter().filter(|t| !refused(t.change)) {
             match tagged.op.kind {
                 OpKind::Upsert => rows.upserted += 1,

@@ -13,28 +13,52 @@ use super::error::PipelineError;
 use super::status::report_state;
 use super::worker::WorkerSettings;
 
-/// Connects with `connect`, retrying with backoff for as long as the
+/// A worker's target: how to open its sink, given the tables to check
+/// when it connects (those its jobs declare).
+pub struct TargetConnection<F> {
+    /// The connection's name in config.yaml, for messages.
+    pub name: String,
+    pub tables: Vec<String>,
+    pub connect: F,
+}
+
+/// Opens the sink of `target`, retrying with backoff for as long as the
 /// failure is transient; the jobs for which `ours` holds say
-/// `retrying: REASON` meanwhile. `Ok(None)`: asked to stop first. Any other
-/// failure is returned.
+/// `retrying: REASON` meanwhile. A declared table that does not match the
+/// target does not stop the worker: it opens without checking them, and
+/// the jobs writing there are held when they first write (their changes
+/// pending, their status saying why) until the target is fixed.
+/// `Ok(None)`: asked to stop first. Any other failure is returned.
 pub async fn connect_sink<S, F, Fut>(
     url: &str,
     ours: impl Fn(&str) -> bool,
     settings: &WorkerSettings,
     stop: &mut watch::Receiver<bool>,
-    connect: F,
+    target: TargetConnection<F>,
 ) -> Result<Option<S>, PipelineError>
 where
     S: Sink,
-    F: Fn() -> Fut,
+    F: Fn(Vec<String>) -> Fut,
     Fut: Future<Output = Result<S, SinkError>>,
 {
+    let connect = &target.connect;
     let mut backoff = Backoff::new(settings.min_backoff, settings.max_backoff);
     loop {
         if *stop.borrow() {
             return Ok(None);
         }
-        match connect().await {
+        let opened = match connect(target.tables.clone()).await {
+            Err(e) if e.is_table_mismatch() => {
+                tracing::warn!(
+                    "connection '{}': {e}; the jobs that write there are held, their changes \
+                     pending, until it is fixed",
+                    target.name
+                );
+                connect(Vec::new()).await
+            }
+            opened => opened,
+        };
+        match opened {
             Ok(sink) => return Ok(Some(sink)),
             Err(e) if e.is_transient() => {
                 let delay = backoff.next_delay();

@@ -21,6 +21,6 @@ pub use batch::{
     commit, finish, prepare, write, BatchOutcome, JobRunner, PreparedBatch, StageTimings,
     WrittenBatch,
 };
-pub use connect::connect_sink;
+pub use connect::{connect_sink, TargetConnection};
 pub use error::PipelineError;
 pub use worker::{ShardWorker, WorkerSettings, WorkerStats};

@@ -17,8 +17,8 @@ use crate::control::deploy::job_set_args;
 use crate::control::metrics::Metrics;
 use crate::control::{connect_multiplexed, shown_url};
 use crate::pipeline::{
-    connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, WorkerSettings,
-    WorkerStats,
+    connect_sink, wait_unless_stopped, Backoff, PipelineError, ShardWorker, TargetConnection,
+    WorkerSettings, WorkerStats,
 };
 use crate::sink::postgres::{PgConfig, PgSink};
 use crate::sink::sqlite::{SqliteConfig, SqliteSink};
@@ -250,43 +250,36 @@ impl Worker {
     /// connects to the target (waiting for it while it cannot be reached),
     /// then runs.
     fn spawn(self, name: String, sink: SinkPlan, tables: Vec<String>, set: &mut JoinSet<Finished>) {
-        let what = format!("connection '{name}'");
+        // Declared tables are checked when the sink opens (a mismatch holds
+        // the jobs, see `connect_sink`); others, from components that
+        // declare none, when a batch first names them.
         match sink {
-            SinkPlan::Sqlite(config) => self.start(set, name, move || {
-                let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
-                async move {
-                    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
-                    match SqliteSink::open(config.clone(), &tables) {
-                        Err(e) if e.is_table_mismatch() => {
-                            warn_mismatch(&what, &e);
-                            SqliteSink::open(config, &[])
-                        }
-                        opened => opened,
-                    }
-                }
-            }),
-            SinkPlan::Postgres(config) => self.start(set, name, move || {
-                let (config, tables, what) = (config.clone(), tables.clone(), what.clone());
-                async move {
-                    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
-                    match PgSink::connect(config.clone(), &tables).await {
-                        Err(e) if e.is_table_mismatch() => {
-                            warn_mismatch(&what, &e);
-                            PgSink::connect(config, &[]).await
-                        }
-                        connected => connected,
-                    }
-                }
-            }),
+            SinkPlan::Sqlite(config) => {
+                self.start(set, name, tables, move |tables: Vec<String>| {
+                    let config = config.clone();
+                    async move { SqliteSink::open(config, &as_strs(&tables)) }
+                })
+            }
+            SinkPlan::Postgres(config) => {
+                self.start(set, name, tables, move |tables: Vec<String>| {
+                    let config = config.clone();
+                    async move { PgSink::connect(config, &as_strs(&tables)).await }
+                })
+            }
         }
     }
 
     /// Runs a shard worker on a task in `set`, writing to the sink that
-    /// `connect` opens.
-    fn start<S, F, Fut>(self, set: &mut JoinSet<Finished>, name: String, connect: F)
-    where
+    /// `connect` opens with the declared `tables` checked.
+    fn start<S, F, Fut>(
+        self,
+        set: &mut JoinSet<Finished>,
+        name: String,
+        tables: Vec<String>,
+        connect: F,
+    ) where
         S: Sink + Send + 'static,
-        F: Fn() -> Fut + Send + 'static,
+        F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<S, SinkError>> + Send,
     {
         let Worker {
@@ -297,7 +290,12 @@ impl Worker {
         } = self;
         set.spawn(async move {
             let ours = |job: &str| jobs.contains_key(job);
-            let sink = match connect_sink(&url, ours, &settings, &mut stop, connect).await {
+            let target = TargetConnection {
+                name: name.clone(),
+                tables,
+                connect,
+            };
+            let sink = match connect_sink(&url, ours, &settings, &mut stop, target).await {
                 Ok(Some(sink)) => sink,
                 Ok(None) => return (name, Ok(WorkerStats::default())),
                 Err(e) => return (name, Err(e)),
@@ -313,15 +311,9 @@ impl Worker {
     }
 }
 
-/// A declared table that does not match the target when the engine starts
-/// does not stop it: the jobs writing there are held when they first write
-/// (their changes pending, their status saying why) until the target is
-/// fixed, and the others run.
-fn warn_mismatch(what: &str, error: &crate::sink::SinkError) {
-    tracing::warn!(
-        "{what}: {error}; the jobs that write there are held, their changes pending, until \
-         it is fixed"
-    );
+/// The tables as the sinks take them.
+fn as_strs(tables: &[String]) -> Vec<&str> {
+    tables.iter().map(String::as_str).collect()
 }
 
 /// Registers the jobs with the capture module, waiting for Redis while it
