@@ -275,7 +275,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
     let worker = |stop| {
         let worker = ShardWorker {
             url: server.url(),
-            jobs: [("users".to_owned(), mapper())].into_iter().collect(),
+            jobs: std::sync::Arc::new([("users".to_owned(), mapper())].into_iter().collect()),
             sink: SqliteSink::open(SqliteConfig::new(&path), &["users"]).expect("sink"),
             settings: WorkerSettings {
                 read_batch_size: 200,
@@ -353,7 +353,7 @@ async fn a_worker_rides_out_a_redis_restart() {
     let (_sink, target) = sqlite_target(&dir);
     let worker = ShardWorker {
         url: server.url(),
-        jobs: [("users".to_owned(), mapper())].into_iter().collect(),
+        jobs: std::sync::Arc::new([("users".to_owned(), mapper())].into_iter().collect()),
         sink: SqliteSink::open(SqliteConfig::new(&path), &["users"]).expect("sink"),
         settings: WorkerSettings {
             read_batch_size: 200,
@@ -394,4 +394,118 @@ async fn a_worker_rides_out_a_redis_restart() {
     assert_eq!(target.rows(USERS_ROWS).await, expected_rows(&mut con));
     assert!(stats.retries > 0, "the restart was not noticed: {stats:?}");
     assert_eq!(stats.dead_letters, 0);
+}
+
+/// A PostgreSQL worker stages each batch while the one before it is in
+/// flight. When the target refuses a value, the refused batch is written
+/// again without its culprit before anything of the next batch is sent:
+/// appended rows keep stream order, each lands once, and the stored offset
+/// ends at the last entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
+    use wb_engine::pipeline::{ShardWorker, WorkerSettings};
+
+    const EVENTS: &str = "wb:{0}:changes:events";
+    const TOTAL: usize = 2000;
+    // The target refuses every seq with this remainder (a CHECK constraint,
+    // SQLSTATE 23514: a record error found only by the server).
+    let refused = |seq: usize| seq % 37 == 5;
+    let schema = PgSchema::create(
+        "wb_pipeline_order",
+        "CREATE TABLE events (id bigserial PRIMARY KEY, \
+         seq bigint NOT NULL CHECK (seq % 37 <> 5));",
+    )
+    .await;
+    let mut config = PgConfig::new(pg_conninfo());
+    config.schema = schema.name.clone();
+    config.offsets_schema = schema.name.clone();
+    let target = TargetDb::Postgres(schema);
+
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    cmd(&mut con, &["WB.JOB.SET", "events", "event:*"]);
+    // Written before the worker starts, so that batches queue up and each
+    // is staged while the one before it is in flight.
+    for seq in 0..TOTAL {
+        cmd(
+            &mut con,
+            &["HSET", &format!("event:{seq}"), "n", &seq.to_string()],
+        );
+    }
+    let last_id = read_stream(&mut con, EVENTS, None)
+        .last()
+        .map(|e| e.id.clone())
+        .expect("entries");
+
+    let host = WasmHost::new().expect("wasm host");
+    let transform = host
+        .load_file(
+            "events",
+            &guests::build("sdk/mapper-component"),
+            vec![(
+                "spec".into(),
+                "output target events append\nvalue seq n\n".into(),
+            )],
+            Limits::default(),
+        )
+        .expect("the mapper loads");
+    let worker = ShardWorker {
+        url: server.url(),
+        jobs: std::sync::Arc::new([("events".to_owned(), transform)].into_iter().collect()),
+        sink: PgSink::connect(config, &["events"]).await.expect("sink"),
+        settings: WorkerSettings {
+            read_batch_size: 100,
+            block: Duration::from_millis(100),
+            ..WorkerSettings::default()
+        },
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(stopped));
+    let offset = "SELECT last_id FROM wb_offsets WHERE job = 'events'";
+    let mut stored = None;
+    for _ in 0..300 {
+        stored = target
+            .rows(offset)
+            .await
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten());
+        if stored.as_deref() == Some(last_id.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).expect("stop the worker");
+    let stats = running
+        .await
+        .expect("join")
+        .expect("the worker stops cleanly");
+    assert_eq!(stored.as_deref(), Some(last_id.as_str()), "{stats:?}");
+
+    let landed: Vec<usize> = target
+        .rows("SELECT seq FROM events ORDER BY id")
+        .await
+        .into_iter()
+        .map(|r| r[0].as_deref().and_then(|s| s.parse().ok()).expect("a seq"))
+        .collect();
+    let want: Vec<usize> = (0..TOTAL).filter(|&s| !refused(s)).collect();
+    assert_eq!(landed.len(), want.len(), "each kept event lands once");
+    assert_eq!(landed, want, "appended rows keep stream order");
+    let dlq = read_stream(&mut con, "wb:{0}:dlq:events", None);
+    let letters: Vec<String> = dlq
+        .iter()
+        .map(|e| String::from_utf8_lossy(e.field("key").unwrap_or_default()).into_owned())
+        .collect();
+    let want_letters: Vec<String> = (0..TOTAL)
+        .filter(|&s| refused(s))
+        .map(|s| format!("event:{s}"))
+        .collect();
+    assert_eq!(
+        letters, want_letters,
+        "exactly the refused events dead-lettered, in order"
+    );
+    let reason = String::from_utf8_lossy(dlq[0].field("reason").unwrap_or_default()).into_owned();
+    assert!(reason.contains("23514"), "{reason}");
+    assert_eq!(stats.dead_letters as usize, want_letters.len());
+    assert_eq!(pending_count(&mut con, EVENTS), 0, "entries left pending");
 }

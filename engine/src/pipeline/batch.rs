@@ -15,7 +15,7 @@ use wb_abi::{ChangeData, ValueData};
 use crate::control::dlq::{self, DeadLetter, Stage};
 use crate::control::status::{self, RowCounts};
 use crate::control::JobStream;
-use crate::sink::{Batch, OpKind, Sink, StreamOffset, TaggedOp};
+use crate::sink::{Batch, OpKind, Report, Sink, SinkError, StreamOffset, TaggedOp};
 use crate::source::{
     acknowledge, coalesce, fetch_values, Captured, ShardReader, StreamId, StreamRead,
     WireConnection, FLUSH_EVENT,
@@ -104,6 +104,17 @@ impl PreparedBatch {
     /// The transform's outcome for each of [`PreparedBatch::changes`].
     pub fn output(&self) -> &BatchOutput {
         &self.output
+    }
+
+    /// Frees the values read for the transform: writing and dead-lettering
+    /// need only each change's key, event and id. Called where the values
+    /// were read, so that they are freed by the thread that allocated them
+    /// (cheaper, and the memory is reused by the next batch's reads) and a
+    /// batch waiting for the writer holds only what it still needs.
+    pub fn release_values(&mut self) {
+        for change in &mut self.changes {
+            change.value = ValueData::Missing;
+        }
     }
 
     /// Changes rejected before the transform (unreadable values, malformed
@@ -241,97 +252,169 @@ pub async fn write<S: Sink>(
     batch: PreparedBatch,
 ) -> Result<WrittenBatch, PipelineError> {
     let started = Instant::now();
-    let PreparedBatch {
-        stream,
-        entries,
-        skipped,
-        changes,
-        output,
-        ack,
-        last_id,
-        mut dead_letters,
-        fetch,
-        transform,
-        read_at,
-    } = batch;
-    let mut ops: Vec<TaggedOp<'_>> = Vec::new();
-    let mut transformed: Vec<usize> = Vec::new();
-    for (index, result) in output.iter().enumerate() {
-        match result {
-            Ok(row_ops) => {
-                transformed.push(index);
-                ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
-            }
-            Err(e) => dead_letters.push(change_letter(
-                &changes[index],
-                Stage::Transform,
-                e.to_string(),
-                None,
-            )),
+    let input = SinkInput::of(&batch);
+    let report = match &input.batch {
+        Some(ops) => Some(
+            sink.write(ops)
+                .await
+                .map_err(|e| sink_failure(&batch.stream, e))?,
+        ),
+        None => None,
+    };
+    let summary = input.summary();
+    Ok(summary.written(batch, report, started))
+}
+
+/// Classes a sink's failure for the worker: a target that does not match
+/// the job holds the job; anything else is the sink's error.
+pub(crate) fn sink_failure(stream: &JobStream, error: SinkError) -> PipelineError {
+    if error.is_configuration() {
+        PipelineError::Misconfigured {
+            job: stream.job.clone(),
+            error,
         }
+    } else {
+        PipelineError::Sink(error)
     }
-    let mut delivered = 0;
-    let mut rows = RowCounts::default();
-    if let Some(last_id) = last_id {
-        let batch = Batch {
+}
+
+/// What the sink is given of a prepared batch: its row ops decoded from
+/// the transform's output, each tagged with its change, and the offset to
+/// store with them (`None` when no entry needs writing); and the changes
+/// the transform rejected.
+pub(crate) struct SinkInput<'a> {
+    pub batch: Option<Batch<'a>>,
+    transformed: Vec<usize>,
+    letters: Vec<DeadLetter>,
+}
+
+impl<'a> SinkInput<'a> {
+    pub fn of(prepared: &'a PreparedBatch) -> Self {
+        let mut ops: Vec<TaggedOp<'a>> = Vec::new();
+        let mut transformed: Vec<usize> = Vec::new();
+        let mut letters = Vec::new();
+        for (index, result) in prepared.output.iter().enumerate() {
+            match result {
+                Ok(row_ops) => {
+                    transformed.push(index);
+                    ops.extend(row_ops.into_iter().map(|op| TaggedOp { change: index, op }));
+                }
+                Err(e) => letters.push(change_letter(
+                    &prepared.changes[index],
+                    Stage::Transform,
+                    e.to_string(),
+                    None,
+                )),
+            }
+        }
+        let batch = prepared.last_id.map(|last_id| Batch {
             ops,
             offsets: vec![StreamOffset {
-                job: stream.job.clone(),
-                shard: stream.tag.clone(),
+                job: prepared.stream.job.clone(),
+                shard: prepared.stream.tag.clone(),
                 last_id: last_id.to_string(),
             }],
-        };
-        let report = sink.write(&batch).await.map_err(|error| {
-            if error.is_configuration() {
-                PipelineError::Misconfigured {
-                    job: stream.job.clone(),
-                    error,
-                }
-            } else {
-                PipelineError::Sink(error)
-            }
-        })?;
-        for rejection in &report.rejected {
-            let row = batch
-                .ops
-                .iter()
-                .find(|t| t.change == rejection.change)
-                .map(|t| dlq::row_text(&t.op));
-            dead_letters.push(change_letter(
-                &changes[rejection.change],
-                Stage::Write,
-                rejection.reason.to_string(),
-                row,
-            ));
-        }
-        let refused = |change: usize| report.rejected.iter().any(|r| r.change == change);
-        delivered = transformed.iter().filter(|i| !refused(**i)).count();
-        for tagged in batch.ops.iter().filter(|t| !refused(t.change)) {
-            match tagged.op.kind {
-                OpKind::Upsert => rows.upserted += 1,
-                OpKind::Delete | OpKind::DeleteMatching => rows.deleted += 1,
-                OpKind::Insert => rows.appended += 1,
-            }
+        });
+        SinkInput {
+            batch,
+            transformed,
+            letters,
         }
     }
-    Ok(WrittenBatch {
-        stream,
-        ack,
-        read_at,
-        outcome: BatchOutcome {
+
+    /// What is kept of the row ops once they are handed to the sink, for
+    /// counting and dead-lettering when the outcome is known.
+    pub fn summary(self) -> OpsSummary {
+        let kinds = self
+            .batch
+            .iter()
+            .flat_map(|b| b.ops.iter().map(|t| (t.change, t.op.kind)))
+            .collect();
+        OpsSummary {
+            transformed: self.transformed,
+            kinds,
+            letters: self.letters,
+        }
+    }
+}
+
+/// A batch's row ops, reduced to what its outcome needs: which changes the
+/// transform turned into ops, each op's change and kind, and the dead
+/// letters of the changes the transform rejected.
+pub(crate) struct OpsSummary {
+    transformed: Vec<usize>,
+    kinds: Vec<(usize, OpKind)>,
+    letters: Vec<DeadLetter>,
+}
+
+impl OpsSummary {
+    /// The written batch, given the sink's `report` (`None`: nothing was
+    /// written, no entry needing it).
+    pub fn written(
+        self,
+        batch: PreparedBatch,
+        report: Option<Report>,
+        started: Instant,
+    ) -> WrittenBatch {
+        let PreparedBatch {
+            stream,
             entries,
-            delivered,
             skipped,
-            dead_letters,
-            rows,
-            timings: StageTimings {
-                fetch,
-                transform,
-                write: started.elapsed(),
-                acknowledge: Duration::ZERO,
+            changes,
+            output,
+            ack,
+            mut dead_letters,
+            fetch,
+            transform,
+            read_at,
+            ..
+        } = batch;
+        dead_letters.extend(self.letters);
+        let mut delivered = 0;
+        let mut rows = RowCounts::default();
+        if let Some(report) = report {
+            for rejection in &report.rejected {
+                // The op's text, decoded again: rejections are rare.
+                let row = output
+                    .get(rejection.change)
+                    .and_then(Result::ok)
+                    .and_then(|ops| ops.first().map(dlq::row_text));
+                dead_letters.push(change_letter(
+                    &changes[rejection.change],
+                    Stage::Write,
+                    rejection.reason.to_string(),
+                    row,
+                ));
+            }
+            let refused = |change: usize| report.rejected.iter().any(|r| r.change == change);
+            delivered = self.transformed.iter().filter(|i| !refused(**i)).count();
+            for &(_, kind) in self.kinds.iter().filter(|(c, _)| !refused(*c)) {
+                match kind {
+                    OpKind::Upsert => rows.upserted += 1,
+                    OpKind::Delete | OpKind::DeleteMatching => rows.deleted += 1,
+                    OpKind::Insert => rows.appended += 1,
+                }
+            }
+        }
+        WrittenBatch {
+            stream,
+            ack,
+            read_at,
+            outcome: BatchOutcome {
+                entries,
+                delivered,
+                skipped,
+                dead_letters,
+                rows,
+                timings: StageTimings {
+                    fetch,
+                    transform,
+                    write: started.elapsed(),
+                    acknowledge: Duration::ZERO,
+                },
             },
-        },
-    })
+        }
+    }
 }
 
 /// Sends a committed batch's dead letters to the job's dead-letter stream,

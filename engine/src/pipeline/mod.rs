@@ -13,8 +13,10 @@ mod batch;
 mod connect;
 mod error;
 mod hold;
+mod reading;
 mod status;
 mod worker;
+mod writer;
 
 pub use backoff::{wait_unless_stopped, Backoff};
 pub use batch::{

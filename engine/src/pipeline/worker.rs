@@ -22,16 +22,16 @@ use tokio::sync::{mpsc, watch};
 use crate::control::metrics::Metrics;
 use crate::control::{status, JobStream};
 use crate::sink::Sink;
-use crate::source::{ShardReader, StreamId, StreamRead};
+use crate::source::{ShardReader, StreamId};
 use crate::transform::WasmTransform;
 
 use super::backoff::{wait_unless_stopped, Backoff};
-use super::batch::{
-    finish, prepare, write, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch,
-};
+use super::batch::{finish, BatchOutcome, PreparedBatch, StageTimings, WrittenBatch};
 use super::error::PipelineError;
 use super::hold::HeldJobs;
-use super::status::{report_state, PauseFlags, PAUSE_CHECK};
+use super::reading::{ReadingTask, Source};
+use super::status::report_state;
+use super::writer::write_batches;
 
 /// How a worker reads and retries.
 #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ pub struct WorkerStats {
 /// target they write to.
 pub struct ShardWorker<S> {
     pub url: String,
-    pub jobs: HashMap<String, WasmTransform>,
+    pub jobs: Arc<HashMap<String, WasmTransform>>,
     pub sink: S,
     pub settings: WorkerSettings,
 }
@@ -171,12 +171,13 @@ impl<S: Sink> ShardWorker<S> {
     /// due to be tried again. Held jobs not yet due are left alone.
     ///
     /// Three stages run side by side: one reads entries, fetches values and
-    /// transforms (over the reading connection), one writes to the target,
-    /// and one dead-letters and acknowledges what the target committed (over
-    /// a second connection, since a blocking read holds the first). At most
-    /// [`BATCHES_AHEAD`] batches wait between two stages. Batches are written in the order they were
-    /// read, and values are fetched in that order too, so a key's later
-    /// batch carries a value at least as new as its earlier one.
+    /// transforms (see `reading`: on a task of its own, over two
+    /// connections), one writes to the target (see `writer`), and one
+    /// dead-letters and acknowledges what the target committed (over a
+    /// connection of its own, since a blocking read holds the reader's). At most [`BATCHES_AHEAD`] batches wait between two
+    /// stages. Batches are written in the order they were read, and values
+    /// are fetched in that order too, so a key's later batch carries a value
+    /// at least as new as its earlier one.
     async fn session(
         &mut self,
         stop: &mut watch::Receiver<bool>,
@@ -223,39 +224,18 @@ impl<S: Sink> ShardWorker<S> {
         let (ready, mut prepared) = mpsc::channel::<PreparedBatch>(BATCHES_AHEAD);
         let (committed_tx, mut committed_rx) = mpsc::channel::<WrittenBatch>(BATCHES_AHEAD);
         let source = Source {
-            reader: &mut reader,
-            streams: &streams,
-            jobs: &self.jobs,
-            committed: &committed,
-            settings: &self.settings,
+            reader,
+            fetcher: ShardReader::connect(&self.url).await?,
+            streams,
+            jobs: Arc::clone(&self.jobs),
+            committed,
+            settings: self.settings.clone(),
             retry_held_at,
         };
-        let read_side = async move {
-            let result = source.run(stop, &ready).await;
-            // Closing the channel tells the writer that no more is coming.
-            drop(ready);
-            result
-        };
+        let mut reading = ReadingTask::spawn(source, stop.clone(), ready);
+        let read_side = async move { reading.ended().await };
         let sink = &mut self.sink;
-        let write_side = async move {
-            while let Some(batch) = prepared.recv().await {
-                let written = match write(sink, batch).await {
-                    Ok(written) => written,
-                    Err(e) => {
-                        // The reader sees the closed channel and stops.
-                        prepared.close();
-                        return Err(e);
-                    }
-                };
-                if committed_tx.send(written).await.is_err() {
-                    // The acknowledging side failed; its error is the
-                    // session's.
-                    prepared.close();
-                    return Ok(());
-                }
-            }
-            Ok(())
-        };
+        let write_side = async move { write_batches(sink, &mut prepared, &committed_tx).await };
         let dlq_max = self.settings.dlq_max_messages;
         let metrics = self.settings.metrics.clone();
         let acknowledge_side = async {
@@ -293,114 +273,15 @@ impl<S: Sink> ShardWorker<S> {
 
 /// How many prepared batches may wait for the writer: enough to keep it
 /// busy, few enough to bound memory.
-const BATCHES_AHEAD: usize = 1;
+pub(crate) const BATCHES_AHEAD: usize = 1;
 
 /// Why a session ended without an error.
 #[derive(Debug)]
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// Asked to stop (or the writer is gone, its error the session's).
     Stopped,
     /// A held job is due to be tried again.
     RetryHeld,
-}
-
-/// The reading stage of a session: pending entries first, then new ones,
-/// each batch coalesced, fetched and transformed, then handed on.
-struct Source<'a> {
-    reader: &'a mut ShardReader,
-    streams: &'a [JobStream],
-    jobs: &'a HashMap<String, WasmTransform>,
-    committed: &'a HashMap<String, Option<StreamId>>,
-    settings: &'a WorkerSettings,
-    /// When a held job is due to be tried again: the session then ends.
-    retry_held_at: Option<Instant>,
-}
-
-impl Source<'_> {
-    /// Reads until asked to stop or until the writer has gone (its error is
-    /// the session's).
-    async fn run(
-        mut self,
-        stop: &mut watch::Receiver<bool>,
-        ready: &mpsc::Sender<PreparedBatch>,
-    ) -> Result<SessionEnd, PipelineError> {
-        let count = self.settings.read_batch_size;
-        // A previous run's unfinished batches first, in order. Entries
-        // handed on stay pending until written, so the walk goes by id.
-        for stream in self.streams {
-            let mut after = StreamId::ZERO;
-            loop {
-                let read = self
-                    .reader
-                    .read_pending_after(&stream.stream(), after, count)
-                    .await?;
-                let Some(newest) = read.newest_id() else {
-                    break;
-                };
-                after = newest;
-                let Ok(permit) = ready.reserve().await else {
-                    return Ok(SessionEnd::Stopped);
-                };
-                let batch = self.prepare(stream, read).await?;
-                permit.send(batch);
-            }
-        }
-        let mut pauses = PauseFlags::new(self.streams);
-        while !*stop.borrow() {
-            if self.retry_held_at.is_some_and(|at| Instant::now() >= at) {
-                return Ok(SessionEnd::RetryHeld);
-            }
-            // Read only once the writer can take the batch: while it is
-            // busy, changes gather in the stream and make one bigger batch
-            // (cheaper per change) instead of a queue of small ones, each
-            // adding a transaction's time to the wait of those behind it.
-            let Ok(permit) = ready.reserve().await else {
-                return Ok(SessionEnd::Stopped);
-            };
-            let names = pauses.active(self.reader.connection()).await?;
-            if names.is_empty() {
-                // Every job paused: look again soon (or stop).
-                wait_unless_stopped(PAUSE_CHECK, stop).await;
-                continue;
-            }
-            let reads = self
-                .reader
-                .read_new(names, count, self.settings.block.min(PAUSE_CHECK))
-                .await?;
-            let mut permit = Some(permit);
-            for read in reads {
-                let Some(stream) = self.streams.iter().find(|s| s.stream() == read.stream) else {
-                    continue;
-                };
-                let batch = self.prepare(stream, read).await?;
-                let sent = match permit.take() {
-                    Some(permit) => {
-                        permit.send(batch);
-                        true
-                    }
-                    None => ready.send(batch).await.is_ok(),
-                };
-                if !sent {
-                    return Ok(SessionEnd::Stopped);
-                }
-            }
-        }
-        Ok(SessionEnd::Stopped)
-    }
-
-    /// Coalesces, fetches and transforms one read.
-    async fn prepare(
-        &mut self,
-        stream: &JobStream,
-        read: StreamRead,
-    ) -> Result<PreparedBatch, PipelineError> {
-        let transform = self
-            .jobs
-            .get(&stream.job)
-            .ok_or_else(|| PipelineError::UnknownJob(stream.job.clone()))?;
-        let committed = self.committed.get(&stream.job).copied().flatten();
-        prepare(self.reader.connection(), stream, transform, committed, read).await
-    }
 }
 
 impl std::ops::AddAssign for WorkerStats {

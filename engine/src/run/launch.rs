@@ -302,7 +302,7 @@ impl Worker {
             };
             let worker = ShardWorker {
                 url,
-                jobs,
+                jobs: Arc::new(jobs),
                 sink,
                 settings,
             };

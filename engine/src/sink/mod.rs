@@ -18,6 +18,23 @@ pub use error::{ErrorClass, RecordError, SinkError};
 pub use wb_abi::{Cell, Column, OpKind, RowOp, Target};
 
 use std::future::Future;
+use std::pin::Pin;
+
+/// A batch's transaction, converted and encoded but not yet sent: nothing
+/// reaches the target until it is first polled. It owns everything it
+/// needs, so the sink can stage the next batch while this one runs.
+pub type Staged = Pin<Box<dyn Future<Output = Result<Sent, SinkError>> + Send + 'static>>;
+
+/// How a staged transaction ended.
+#[derive(Debug)]
+pub enum Sent {
+    /// Committed: the report says which changes were delivered.
+    Committed(Report),
+    /// The target refused a value (a record error) and nothing was
+    /// written: [`Sink::isolate`] writes the batch again without the
+    /// culprit.
+    Refused(SinkError),
+}
 
 /// A relational target that writes whole batches.
 pub trait Sink {
@@ -39,6 +56,33 @@ pub trait Sink {
         job: &str,
         shard: &str,
     ) -> impl Future<Output = Result<Option<String>, SinkError>> + Send;
+
+    /// Stages `batch`'s transaction (reading the target's schema and
+    /// preparing statements as needed, converting and encoding every value)
+    /// without writing anything. `None` means the sink writes only through
+    /// [`Sink::write`]. The caller polls the staged transaction only after
+    /// the previous batch's has ended, so batches commit in order; a
+    /// [`Sent::Refused`] outcome is followed by [`Sink::isolate`] before
+    /// the next one is sent.
+    fn stage(
+        &mut self,
+        batch: &Batch<'_>,
+    ) -> impl Future<Output = Result<Option<Staged>, SinkError>> + Send {
+        let _ = batch;
+        async { Ok(None) }
+    }
+
+    /// Writes `batch` again after its staged transaction was refused with
+    /// `first`, rejecting the changes the target refuses and committing the
+    /// rest with the offsets.
+    fn isolate(
+        &mut self,
+        batch: &Batch<'_>,
+        first: SinkError,
+    ) -> impl Future<Output = Result<Report, SinkError>> + Send {
+        let _ = first;
+        self.write(batch)
+    }
 
     /// Forgets what the sink read of the target's schema, so that the next
     /// write reads it again: after a configuration error, the target may

@@ -15,7 +15,7 @@ use wb_engine::config::Job;
 use wb_engine::pipeline::{PipelineError, ShardWorker, WorkerSettings, WorkerStats};
 use wb_engine::sink::postgres::{PgConfig, PgSink};
 use wb_engine::sink::sqlite::{SqliteConfig, SqliteSink};
-use wb_engine::sink::{Batch, Report, Sink, SinkError};
+use wb_engine::sink::{Batch, Report, Sink, SinkError, Staged};
 use wb_engine::transform::{Limits, WasmHost, WasmTransform};
 use wb_tests::redis;
 use wb_tests::workload::{self, Tables};
@@ -169,6 +169,20 @@ impl Sink for AnySink {
         }
     }
 
+    async fn stage(&mut self, batch: &Batch<'_>) -> Result<Option<Staged>, SinkError> {
+        match self {
+            AnySink::Sqlite(s) => s.stage(batch).await,
+            AnySink::Postgres(s) => s.stage(batch).await,
+        }
+    }
+
+    async fn isolate(&mut self, batch: &Batch<'_>, first: SinkError) -> Result<Report, SinkError> {
+        match self {
+            AnySink::Sqlite(s) => s.isolate(batch, first).await,
+            AnySink::Postgres(s) => s.isolate(batch, first).await,
+        }
+    }
+
     fn forget_schema(&mut self) {
         match self {
             AnySink::Sqlite(s) => s.forget_schema(),
@@ -214,7 +228,7 @@ impl Running {
     ) -> Running {
         let worker = ShardWorker {
             url: url.to_owned(),
-            jobs,
+            jobs: std::sync::Arc::new(jobs),
             sink,
             settings,
         };

@@ -8,7 +8,10 @@ mod statements;
 
 use std::collections::HashMap;
 use std::error::Error as _;
+use std::sync::Arc;
 
+use bytes::BytesMut;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use self::convert::{convert, PgValue};
@@ -16,9 +19,12 @@ use self::plan::Prepared;
 use self::schema::TableInfo;
 use super::error::{render_cell, render_key};
 use super::{
-    quote_ident, split_table, Batch, ErrorClass, RecordError, Rejection, Report, SinkError,
-    StreamOffset, TaggedOp,
+    quote_ident, split_table, Batch, ErrorClass, RecordError, Rejection, Report, Sent, SinkError,
+    Staged, StreamOffset, TaggedOp,
 };
+
+/// One change's ops, converted: the change's index and its ops.
+type ChangeOps<'b> = (usize, Vec<Prepared<'b>>);
 
 /// One statement of a pipelined transaction.
 type Step<'a> =
@@ -51,7 +57,8 @@ impl PgConfig {
 
 /// A PostgreSQL target.
 pub struct PgSink {
-    client: Client,
+    /// Shared with the staged transactions in flight.
+    client: Arc<Client>,
     config: PgConfig,
     tables: Vec<TableInfo>,
     by_name: HashMap<String, usize>,
@@ -146,7 +153,7 @@ impl PgSink {
             .await
             .map_err(|e| pg_error(e, "preparing the offsets read"))?;
         let mut sink = PgSink {
-            client,
+            client: Arc::new(client),
             config,
             tables: Vec::new(),
             by_name: HashMap::new(),
@@ -186,7 +193,7 @@ impl PgSink {
             return Ok(at);
         }
         let (schema, table) = split_table(name, &self.config.schema);
-        let info = schema::load(&self.client, name, schema, table).await?;
+        let info = schema::load(&*self.client, name, schema, table).await?;
         self.tables.push(info);
         self.by_name.insert(name.to_string(), self.tables.len() - 1);
         Ok(self.tables.len() - 1)
@@ -319,44 +326,6 @@ impl PgSink {
         Ok(())
     }
 
-    /// Writes `changes` and the offsets in one transaction, sending every
-    /// statement before reading the first reply: one round trip for the
-    /// whole batch. A record error rolls the transaction back (the
-    /// pipeline's COMMIT then ends a failed transaction) and is returned
-    /// as `Ok(Some(_))`, for the caller to isolate its culprit.
-    async fn write_pipelined(
-        &mut self,
-        changes: &[(usize, Vec<Prepared<'_>>)],
-        offsets: &[StreamOffset],
-    ) -> Result<Option<SinkError>, SinkError> {
-        let ops: Vec<&Prepared<'_>> = changes.iter().flat_map(|(_, ops)| ops.iter()).collect();
-        let groups = plan::plan(&ops);
-        let mut prepared = Vec::with_capacity(groups.len());
-        for group in &groups {
-            prepared.push(self.statement(&group.shape).await?);
-        }
-        let arrays: Vec<_> = groups.iter().map(statements::params).collect();
-        let this = &*self;
-        let mut steps: Vec<Step<'_>> = Vec::with_capacity(groups.len() + offsets.len() + 2);
-        steps.push(Box::pin(this.simple("BEGIN")));
-        for ((group, statement), arrays) in groups.iter().zip(&prepared).zip(&arrays) {
-            steps.push(Box::pin(this.execute_group(statement, group, arrays)));
-        }
-        for offset in offsets {
-            steps.push(Box::pin(this.store_offset(offset)));
-        }
-        steps.push(Box::pin(this.simple("COMMIT")));
-        // Polled in order, so the statements go out in order.
-        for result in futures_util::future::join_all(steps).await {
-            match result {
-                Ok(()) => {}
-                Err(e) if e.class() == ErrorClass::Record => return Ok(Some(e)),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
-    }
-
     /// After the whole batch failed on a record error `first`: isolates
     /// the culprit changes and writes the rest with the offsets, inside a
     /// transaction the caller opened.
@@ -387,38 +356,105 @@ impl PgSink {
         group: &plan::Group<'_, '_>,
         arrays: &[Vec<&PgValue<'_>>],
     ) -> Result<(), SinkError> {
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
-            .iter()
-            .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        self.client
-            .execute(statement, &params)
-            .await
-            .map(drop)
-            .map_err(|e| {
-                pg_error(
-                    e,
-                    format!("writing to {}", self.tables[group.shape.table].name),
-                )
-            })
+        let params: Vec<&(dyn ToSql + Sync)> =
+            arrays.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let table = &self.tables[group.shape.table].name;
+        execute(&self.client, statement, &params, table).await
     }
 
     async fn store_offset(&self, offset: &StreamOffset) -> Result<(), SinkError> {
-        self.client
-            .execute(
-                &self.offsets_write,
-                &[&offset.job, &offset.shard, &offset.last_id],
-            )
-            .await
-            .map(drop)
-            .map_err(|e| pg_error(e, "storing the offset"))
+        store_offset(&self.client, &self.offsets_write, offset).await
     }
 
     async fn simple(&self, sql: &str) -> Result<(), SinkError> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| pg_error(e, format!("running {sql}")))
+        simple(&self.client, sql).await
+    }
+
+    /// Resolves and converts every change of `batch`; the changes with a
+    /// value that does not convert are rejected. Every table the batch
+    /// names must have been read.
+    fn prepare_batch<'b>(
+        &self,
+        batch: &'b Batch<'_>,
+    ) -> Result<(Vec<ChangeOps<'b>>, Vec<Rejection>), SinkError> {
+        let mut rejected = Vec::new();
+        let mut good = Vec::new();
+        for (change, ops) in batch.by_change() {
+            match self.prepare_change(&ops)? {
+                Ok(prepared) => good.push((change, prepared)),
+                Err(reason) => rejected.push(Rejection { change, reason }),
+            }
+        }
+        Ok((good, rejected))
+    }
+
+    /// Connects again if the connection is gone, and reads every table
+    /// `batch` names that is not known yet.
+    async fn ready_for(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        self.reconnect_if_closed().await?;
+        for tagged in &batch.ops {
+            self.table(&tagged.op.target.table).await?;
+        }
+        Ok(())
+    }
+
+    /// Converts, plans and encodes `batch` into a transaction that owns
+    /// everything it sends: see [`super::Sink::stage`].
+    async fn stage_batch(&mut self, batch: &Batch<'_>) -> Result<Staged, SinkError> {
+        self.ready_for(batch).await?;
+        let (good, rejected) = self.prepare_batch(batch)?;
+        let ops: Vec<&Prepared<'_>> = good.iter().flat_map(|(_, ops)| ops.iter()).collect();
+        let groups = plan::plan(&ops);
+        let mut steps = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let statement = self.statement(&group.shape).await?;
+            let table = self.tables[group.shape.table].name.clone();
+            let params = encode(&statement, &statements::params(group), &table)?;
+            steps.push(EncodedStatement {
+                statement,
+                params,
+                table,
+            });
+        }
+        let transaction = Transaction {
+            client: Arc::clone(&self.client),
+            steps,
+            offsets_write: self.offsets_write.clone(),
+            offsets: batch.offsets.clone(),
+        };
+        let changes = batch.changes();
+        Ok(Box::pin(async move {
+            Ok(match transaction.run().await? {
+                None => Sent::Committed(Report::from_parts(changes, rejected)),
+                Some(first) => Sent::Refused(first),
+            })
+        }))
+    }
+
+    /// Writes `batch` with each change the target refuses rejected, after
+    /// the whole batch failed on `first`, in a transaction of its own.
+    async fn isolate_batch(
+        &mut self,
+        batch: &Batch<'_>,
+        first: SinkError,
+    ) -> Result<Report, SinkError> {
+        self.ready_for(batch).await?;
+        let (good, mut rejected) = self.prepare_batch(batch)?;
+        self.simple("BEGIN").await?;
+        let outcome = self
+            .write_isolated(good, first, &mut rejected, &batch.offsets)
+            .await;
+        match outcome {
+            Ok(()) => self.simple("COMMIT").await?,
+            Err(e) => {
+                // Best effort: if the connection is gone the server rolls
+                // back by itself.
+                let _ = self.client.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+        rejected.sort_by_key(|r| r.change);
+        Ok(Report::from_parts(batch.changes(), rejected))
     }
 
     /// The reason for a change the target refused on its own.
@@ -483,38 +519,18 @@ fn show(v: &PgValue<'_>) -> String {
 
 impl super::Sink for PgSink {
     async fn write(&mut self, batch: &Batch<'_>) -> Result<Report, SinkError> {
-        self.reconnect_if_closed().await?;
-        // Read any table not seen yet before the transaction starts.
-        for tagged in &batch.ops {
-            self.table(&tagged.op.target.table).await?;
+        match self.stage_batch(batch).await?.await? {
+            Sent::Committed(report) => Ok(report),
+            Sent::Refused(first) => self.isolate_batch(batch, first).await,
         }
-        let mut rejected = Vec::new();
-        let mut good = Vec::new();
-        for (change, ops) in batch.by_change() {
-            match self.prepare_change(&ops)? {
-                Ok(prepared) => good.push((change, prepared)),
-                Err(reason) => rejected.push(Rejection { change, reason }),
-            }
-        }
-        // Explicit BEGIN/COMMIT rather than a borrowed transaction object,
-        // so the statement cache on self stays usable inside it.
-        if let Some(first) = self.write_pipelined(&good, &batch.offsets).await? {
-            self.simple("BEGIN").await?;
-            let outcome = self
-                .write_isolated(good, first, &mut rejected, &batch.offsets)
-                .await;
-            match outcome {
-                Ok(()) => self.simple("COMMIT").await?,
-                Err(e) => {
-                    // Best effort: if the connection is gone the server rolls
-                    // back by itself.
-                    let _ = self.client.batch_execute("ROLLBACK").await;
-                    return Err(e);
-                }
-            }
-        }
-        rejected.sort_by_key(|r| r.change);
-        Ok(Report::from_parts(batch.changes(), rejected))
+    }
+
+    async fn stage(&mut self, batch: &Batch<'_>) -> Result<Option<Staged>, SinkError> {
+        self.stage_batch(batch).await.map(Some)
+    }
+
+    async fn isolate(&mut self, batch: &Batch<'_>, first: SinkError) -> Result<Report, SinkError> {
+        self.isolate_batch(batch, first).await
     }
 
     async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
@@ -534,4 +550,142 @@ impl super::Sink for PgSink {
         self.by_name.clear();
         self.statements.clear();
     }
+}
+
+/// A parameter encoded ahead of sending, in its statement's binary form.
+#[derive(Debug)]
+struct Encoded(BytesMut);
+
+impl ToSql for Encoded {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    // Encoded for this very statement's parameter types.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Encodes one array per bound column for `statement`, so that sending it
+/// later is a copy.
+fn encode(
+    statement: &Statement,
+    arrays: &[Vec<&PgValue<'_>>],
+    table: &str,
+) -> Result<Vec<Encoded>, SinkError> {
+    statement
+        .params()
+        .iter()
+        .zip(arrays)
+        .map(|(ty, array)| {
+            let mut buf = BytesMut::new();
+            array
+                .to_sql_checked(ty, &mut buf)
+                .map_err(|source| SinkError::Database {
+                    class: ErrorClass::Fatal,
+                    code: String::new(),
+                    context: format!("encoding values for {table}"),
+                    source,
+                })?;
+            Ok(Encoded(buf))
+        })
+        .collect()
+}
+
+/// One statement of a staged transaction.
+struct EncodedStatement {
+    statement: Statement,
+    params: Vec<Encoded>,
+    /// The table it writes, for error messages.
+    table: String,
+}
+
+/// A batch's transaction, owning all it sends.
+struct Transaction {
+    client: Arc<Client>,
+    steps: Vec<EncodedStatement>,
+    offsets_write: Statement,
+    offsets: Vec<StreamOffset>,
+}
+
+impl Transaction {
+    /// Sends BEGIN, every statement, the offsets and COMMIT before reading
+    /// the first reply: one round trip for the whole batch. A record error
+    /// rolls the transaction back (the COMMIT then ends a failed
+    /// transaction) and is returned as `Ok(Some(_))`, for the caller to
+    /// isolate its culprit.
+    async fn run(self) -> Result<Option<SinkError>, SinkError> {
+        let client = &*self.client;
+        let mut steps: Vec<Step<'_>> =
+            Vec::with_capacity(self.steps.len() + self.offsets.len() + 2);
+        steps.push(Box::pin(simple(client, "BEGIN")));
+        for step in &self.steps {
+            steps.push(Box::pin(async move {
+                let params: Vec<&(dyn ToSql + Sync)> = step
+                    .params
+                    .iter()
+                    .map(|p| p as &(dyn ToSql + Sync))
+                    .collect();
+                execute(client, &step.statement, &params, &step.table).await
+            }));
+        }
+        for offset in &self.offsets {
+            steps.push(Box::pin(store_offset(client, &self.offsets_write, offset)));
+        }
+        steps.push(Box::pin(simple(client, "COMMIT")));
+        // Polled in order, so the statements go out in order; the first
+        // error is the cause, those after it (25P02, the transaction is
+        // aborted) its consequence.
+        for result in futures_util::future::join_all(steps).await {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.class() == ErrorClass::Record => return Ok(Some(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+}
+
+async fn execute(
+    client: &Client,
+    statement: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+    table: &str,
+) -> Result<(), SinkError> {
+    client
+        .execute(statement, params)
+        .await
+        .map(drop)
+        .map_err(|e| pg_error(e, format!("writing to {table}")))
+}
+
+async fn store_offset(
+    client: &Client,
+    offsets_write: &Statement,
+    offset: &StreamOffset,
+) -> Result<(), SinkError> {
+    client
+        .execute(
+            offsets_write,
+            &[&offset.job, &offset.shard, &offset.last_id],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| pg_error(e, "storing the offset"))
+}
+
+async fn simple(client: &Client, sql: &str) -> Result<(), SinkError> {
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| pg_error(e, format!("running {sql}")))
 }
