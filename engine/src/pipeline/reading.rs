@@ -114,7 +114,19 @@ impl Source {
             result
         };
         let prepare_side = async {
-            while let Some(read) = to_prepare.recv().await {
+            loop {
+                let read = tokio::select! {
+                    read = to_prepare.recv() => match read {
+                        Some(read) => read,
+                        None => break,
+                    },
+                    // The writer is gone (its error is the session's): stop
+                    // the reading side now, not when a batch comes to send.
+                    () = ready.closed() => {
+                        to_prepare.close();
+                        return Ok(());
+                    }
+                };
                 let transform = match jobs.get(&read.stream.job) {
                     Some(transform) => transform,
                     None => {

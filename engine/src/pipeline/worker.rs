@@ -174,10 +174,11 @@ impl<S: Sink> ShardWorker<S> {
     /// transforms (see `reading`: on a task of its own, over two
     /// connections), one writes to the target (see `writer`), and one
     /// dead-letters and acknowledges what the target committed (over a
-    /// connection of its own, since a blocking read holds the reader's). At most [`BATCHES_AHEAD`] batches wait between two
-    /// stages. Batches are written in the order they were read, and values
-    /// are fetched in that order too, so a key's later batch carries a value
-    /// at least as new as its earlier one.
+    /// connection of its own, since a blocking read holds the reader's). At
+    /// most [`BATCHES_AHEAD`] batches wait between two stages. Batches are
+    /// written in the order they were read, and values are fetched in that
+    /// order too, so a key's later batch carries a value at least as new as
+    /// its earlier one.
     async fn session(
         &mut self,
         stop: &mut watch::Receiver<bool>,

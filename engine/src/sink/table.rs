@@ -13,7 +13,8 @@ use super::SinkError;
 pub struct TableKeys {
     /// The table as the row ops name it, for errors.
     table: String,
-    by_name: HashMap<String, usize>,
+    /// Looked up for every cell of every row op: a fast hasher.
+    by_name: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Column index sets of the primary key and each unique index, sorted.
     unique: Vec<Vec<usize>>,
 }
@@ -52,6 +53,11 @@ impl TableKeys {
 
     /// Whether an upsert can match on exactly these key columns.
     pub fn is_unique(&self, key: &[usize]) -> bool {
+        // Asked for every upsert: a key of one column (the usual) needs no
+        // sorted copy.
+        if let [only] = key {
+            return self.unique.iter().any(|u| u.as_slice() == [*only]);
+        }
         let mut sorted = key.to_vec();
         sorted.sort_unstable();
         sorted.dedup();

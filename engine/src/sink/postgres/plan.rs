@@ -8,6 +8,7 @@
 //! last one wins, and a delete followed by an upsert of the same key keeps
 //! the delete too, so the row is rebuilt from the upsert alone.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use wb_abi::OpKind;
@@ -80,27 +81,34 @@ pub fn plan<'p, 'a>(ops: &[&'p Prepared<'a>]) -> Vec<Group<'p, 'a>> {
     out
 }
 
-/// Adds `row` to the group of its shape, keeping groups in first-seen order.
-fn push<'p, 'a>(groups: &mut Vec<Group<'p, 'a>>, shape: Shape, row: &'p Prepared<'a>) {
-    match groups.iter_mut().find(|g| g.shape == shape) {
+/// Adds `row` to the group of its shape (`kind`, the row's table and key
+/// columns, and its value columns if `with_values`), keeping groups in
+/// first-seen order. A shape is built only for a new group: rows of one
+/// shape are the common case, and comparing costs no allocation.
+fn push<'p, 'a>(
+    groups: &mut Vec<Group<'p, 'a>>,
+    kind: OpKind,
+    with_values: bool,
+    row: &'p Prepared<'a>,
+) {
+    let val_cols: &[usize] = if with_values { &row.val_cols } else { &[] };
+    let same = |s: &Shape| {
+        s.table == row.table
+            && s.kind == kind
+            && s.key_cols == row.key_cols
+            && s.val_cols == val_cols
+    };
+    match groups.iter_mut().find(|g| same(&g.shape)) {
         Some(g) => g.rows.push(row),
         None => groups.push(Group {
-            shape,
+            shape: Shape {
+                table: row.table,
+                kind,
+                key_cols: row.key_cols.clone(),
+                val_cols: val_cols.to_vec(),
+            },
             rows: vec![row],
         }),
-    }
-}
-
-fn shape_of(op: &Prepared<'_>, kind: OpKind, with_values: bool) -> Shape {
-    Shape {
-        table: op.table,
-        kind,
-        key_cols: op.key_cols.clone(),
-        val_cols: if with_values {
-            op.val_cols.clone()
-        } else {
-            Vec::new()
-        },
     }
 }
 
@@ -113,50 +121,41 @@ struct Keyed<'p, 'a> {
 fn segment<'p, 'a>(ops: &[&'p Prepared<'a>], out: &mut Vec<Group<'p, 'a>>) {
     let mut matching = Vec::new();
     let mut inserts = Vec::new();
-    let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut keyed: HashMap<Vec<u8>, Keyed<'p, 'a>, foldhash::fast::RandomState> =
+    // Keyed rows in order of first appearance, found by their identity.
+    let mut keyed: Vec<Keyed<'p, 'a>> = Vec::new();
+    let mut by_identity: HashMap<Vec<u8>, usize, foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(ops.len(), Default::default());
     for op in ops {
         match op.kind {
-            OpKind::DeleteMatching => push(&mut matching, shape_of(op, op.kind, false), op),
-            OpKind::Insert => push(&mut inserts, shape_of(op, op.kind, true), op),
-            OpKind::Delete | OpKind::Upsert => {
-                let id = identity(op);
-                match keyed.get_mut(&id) {
-                    Some(k) => {
-                        if op.kind == OpKind::Upsert && k.last.kind == OpKind::Delete {
-                            k.deleted_first = Some(k.last);
-                        }
-                        k.last = op;
+            OpKind::DeleteMatching => push(&mut matching, op.kind, false, op),
+            OpKind::Insert => push(&mut inserts, op.kind, true, op),
+            OpKind::Delete | OpKind::Upsert => match by_identity.entry(identity(op)) {
+                Entry::Occupied(at) => {
+                    let k = &mut keyed[*at.get()];
+                    if op.kind == OpKind::Upsert && k.last.kind == OpKind::Delete {
+                        k.deleted_first = Some(k.last);
                     }
-                    None => {
-                        order.push(id.clone());
-                        keyed.insert(
-                            id,
-                            Keyed {
-                                last: op,
-                                deleted_first: None,
-                            },
-                        );
-                    }
+                    k.last = op;
                 }
-            }
+                Entry::Vacant(slot) => {
+                    slot.insert(keyed.len());
+                    keyed.push(Keyed {
+                        last: op,
+                        deleted_first: None,
+                    });
+                }
+            },
         }
     }
     let mut deletes = Vec::new();
     let mut upserts = Vec::new();
-    for id in &order {
-        let Some(k) = keyed.get(id) else { continue };
+    for k in &keyed {
         if let Some(d) = k.deleted_first {
-            push(&mut deletes, shape_of(d, OpKind::Delete, false), d);
+            push(&mut deletes, OpKind::Delete, false, d);
         }
         match k.last.kind {
-            OpKind::Delete => push(
-                &mut deletes,
-                shape_of(k.last, OpKind::Delete, false),
-                k.last,
-            ),
-            _ => push(&mut upserts, shape_of(k.last, OpKind::Upsert, true), k.last),
+            OpKind::Delete => push(&mut deletes, OpKind::Delete, false, k.last),
+            _ => push(&mut upserts, OpKind::Upsert, true, k.last),
         }
     }
     out.extend(matching);
