@@ -53,6 +53,11 @@ cpu_of() {
   echo "$total"
 }
 
+# CPU seconds (user + system) used so far by process $1.
+cpu_of_pid() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
 engine_start() {
   WB_REDIS_URL="redis://127.0.0.1:$port" ${WB_ENGINE_WRAP:-} "$engine" run --dir "$work/project" --mapper "$mapper" \
     2>"$work/engine.log" &
