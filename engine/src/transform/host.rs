@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, Store};
 use wb_abi::{encode_changes, ChangeData};
 
 use super::bindings::step::{Step, StepPre};
@@ -39,8 +39,7 @@ impl WasmHost {
         let setup = |e: wasmtime::Error| TransformError::Engine(format!("{e:#}"));
         let mut config = Config::new();
         config.epoch_interruption(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
-        let engine = Engine::new(&config).map_err(setup)?;
+        let engine = super::pool::engine(config).map_err(setup)?;
         // Guests built for wasm32-wasip2 with std import WASI interfaces even
         // when they never use them; they are linked, but the context in
         // `HostState` grants no files, network or environment, and the wall
@@ -293,32 +292,3 @@ impl WasmTransform {
             .map_err(|e| self.sandbox.describe(&store, e))
     }
 }
-
-/// Instances come from a pool of slots kept mapped between batches: every
-/// batch gets a fresh instance, and a fresh mapping for each would cost page
-/// faults on every page the guest touches. A slot's memory is reset by
-/// zeroing the pages the guest used (up to `KEEP_RESIDENT`) rather than
-/// handing them back to the kernel.
-fn pool() -> PoolingAllocationConfig {
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(POOL_SLOTS)
-        .total_core_instances(POOL_SLOTS * 4)
-        .total_memories(POOL_SLOTS)
-        .total_tables(POOL_SLOTS * 2)
-        // As large as a 32-bit memory gets: each job's own cap (`Limits`)
-        // is what limits it.
-        .max_memory_size(4 << 30)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(64 << 10);
-    pool
-}
-
-/// Instances alive at once: one per worker's batch in flight and per step,
-/// plus the checks made when a job loads. Each slot reserves address space
-/// (not memory) for the largest memory.
-const POOL_SLOTS: u32 = 64;
-
-/// Bytes of a slot's memory zeroed in place after a batch rather than
-/// returned to the kernel: about what a batch of a few thousand changes
-/// touches.
-const KEEP_RESIDENT: usize = 16 << 20;

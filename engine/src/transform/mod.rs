@@ -40,6 +40,7 @@ mod error;
 mod host;
 mod limits;
 mod output;
+mod pool;
 mod sandbox;
 mod state;
 mod step;

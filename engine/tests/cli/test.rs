@@ -33,6 +33,37 @@ fn the_quickstart_cases_pass() {
 }
 
 #[test]
+fn cases_pass_where_the_instance_pool_cannot_be_reserved() {
+    // The pool reserves address space for 128 memories of 4 GiB; under a
+    // 32 GiB limit on virtual memory it cannot, and the engine maps each
+    // instance's memory afresh instead, saying so.
+    let jobs = workspace_root().join("jobs/quickstart/jobs");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 33554432 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("test")
+        .arg(jobs.join("users.yaml"))
+        .arg("--cases")
+        .arg(jobs.join("users.cases.yaml"))
+        .arg("--mapper")
+        .arg(crate::mapper())
+        .output()
+        .expect("wb-engine runs");
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.trim_end().ends_with("users: 5 passed, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        err.contains("cannot reserve the pool of guest instances"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_mask_pii_cases_pass_through_its_component() {
     // jobs/mask-pii/job.yaml names the component where `cargo build` in its
     // folder puts it; here the job points at the test build instead.
