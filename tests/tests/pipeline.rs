@@ -60,9 +60,11 @@ fn row(id: &str, first_name: Option<&str>, age: Option<i64>) -> TextRow {
     ]
 }
 
-async fn stored_offset(target: &TargetDb) -> Option<String> {
+async fn stored_offset(target: &TargetDb, job: &str) -> Option<String> {
     target
-        .rows("SELECT last_id FROM wb_offsets WHERE job = 'users'")
+        .rows(&format!(
+            "SELECT last_id FROM wb_offsets WHERE job = '{job}'"
+        ))
         .await
         .into_iter()
         .next()
@@ -175,7 +177,7 @@ async fn changes_flow_and_bad_ones_are_dead_lettered<S: Sink>(sink: &mut S, targ
         read_stream(&mut con, USERS, None).is_empty(),
         "acknowledged entries trimmed"
     );
-    assert_eq!(stored_offset(target).await, last);
+    assert_eq!(stored_offset(target, "users").await, last);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -461,15 +463,9 @@ async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
-    let offset = "SELECT last_id FROM wb_offsets WHERE job = 'events'";
     let mut stored = None;
     for _ in 0..300 {
-        stored = target
-            .rows(offset)
-            .await
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next().flatten());
+        stored = stored_offset(&target, "events").await;
         if stored.as_deref() == Some(last_id.as_str()) {
             break;
         }

@@ -262,7 +262,7 @@ pub async fn write<S: Sink>(
         None => None,
     };
     let summary = input.summary();
-    Ok(summary.written(batch, report, started))
+    Ok(summary.written(batch, report, started.elapsed()))
 }
 
 /// Classes a sink's failure for the worker: a target that does not match
@@ -349,12 +349,12 @@ pub(crate) struct OpsSummary {
 
 impl OpsSummary {
     /// The written batch, given the sink's `report` (`None`: nothing was
-    /// written, no entry needing it).
+    /// written, no entry needing it) and the time its writing took.
     pub fn written(
         self,
         batch: PreparedBatch,
         report: Option<Report>,
-        started: Instant,
+        write: Duration,
     ) -> WrittenBatch {
         let PreparedBatch {
             stream,
@@ -409,7 +409,7 @@ impl OpsSummary {
                 timings: StageTimings {
                     fetch,
                     transform,
-                    write: started.elapsed(),
+                    write,
                     acknowledge: Duration::ZERO,
                 },
             },

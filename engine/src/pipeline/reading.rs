@@ -3,12 +3,13 @@
 //! transformed), in stream order.
 //!
 //! Two steps run side by side over two connections, so that the next batch
-//! is read while this one's values are fetched and transformed: one reads
-//! entries (pending ones first, then new ones) and one fetches and
-//! transforms. Values are fetched batch after batch in read order, so a
-//! key's later batch carries a value at least as new as its earlier one.
-//! The stage runs as a task of its own, its work in parallel with the
-//! writer's.
+//! is read while this one's values are fetched: one reads entries (pending
+//! ones first, then new ones) and one fetches and transforms. (Both are
+//! one task: while a batch is transformed, which holds the task's thread,
+//! the reading step waits.) Values are fetched batch after batch in read
+//! order, so a key's later batch carries a value at least as new as its
+//! earlier one. The stage runs as a task of its own, its work in parallel
+//! with the writer's.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,9 +9,10 @@
 //! offsets still commit in stream order. A sink that does not stage writes
 //! each batch whole, one after the other.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::sink::{Sent, Sink, SinkError, Staged};
 
@@ -22,25 +23,43 @@ use super::error::PipelineError;
 struct InFlight {
     batch: PreparedBatch,
     summary: OpsSummary,
-    staged: Staged,
-    started: Instant,
+    /// The transaction, run as a task of its own: it must take its replies
+    /// as they come even while the writer stages the next batch, which may
+    /// itself wait for a reply on the same connection (a statement
+    /// prepared, a table read), queued behind these.
+    sending: JoinHandle<Result<Sent, SinkError>>,
+    /// Time spent staging it.
+    staging: Duration,
+    sent_at: Instant,
+}
+
+impl InFlight {
+    fn send(batch: PreparedBatch, summary: OpsSummary, staged: Staged, staging: Duration) -> Self {
+        InFlight {
+            batch,
+            summary,
+            sending: tokio::spawn(staged),
+            staging,
+            sent_at: Instant::now(),
+        }
+    }
 }
 
 /// Writes what arrives on `prepared` to `sink`, handing each committed
 /// batch to `committed`, until `prepared` closes (after the last batch has
 /// landed) or a batch fails (its error returned, `prepared` closed so that
-/// the reading stage stops). Returns `Ok` early if `committed` is closed:
-/// the acknowledging stage failed, and its error is the session's.
+/// the reading stage stops). Returns `Ok` early, `prepared` closed, once
+/// `committed` is closed: the acknowledging stage failed, and its error is
+/// the session's.
 pub(crate) async fn write_batches<S: Sink>(
     sink: &mut S,
     prepared: &mut mpsc::Receiver<PreparedBatch>,
     committed: &mpsc::Sender<WrittenBatch>,
 ) -> Result<(), PipelineError> {
     let result = run(sink, prepared, committed).await;
-    if result.is_err() {
-        // The reader sees the closed channel and stops.
-        prepared.close();
-    }
+    // Either way no more is written: the reader sees the closed channel and
+    // stops.
+    prepared.close();
     result
 }
 
@@ -53,20 +72,25 @@ async fn run<S: Sink>(
     loop {
         // Wait for the next batch while the one in flight runs; if it ends
         // first, it is handed on at once rather than when the next batch
-        // comes (which may be much later, at a quiet time).
+        // comes (which may be much later, at a quiet time). A failed
+        // acknowledging stage ends the wait too.
         let next = match in_flight.as_mut() {
             Some(flight) => tokio::select! {
-                // Polled first: its first poll sends the transaction.
                 biased;
-                sent = &mut flight.staged => Next::Landed(sent),
+                sent = &mut flight.sending => Next::Landed(sent),
+                () = committed.closed() => return Ok(()),
                 batch = prepared.recv() => Next::Batch(batch),
             },
-            None => Next::Batch(prepared.recv().await),
+            None => tokio::select! {
+                biased;
+                () = committed.closed() => return Ok(()),
+                batch = prepared.recv() => Next::Batch(batch),
+            },
         };
         let batch = match next {
             Next::Landed(sent) => {
                 if let Some(flight) = in_flight.take() {
-                    if !hand_on(land(sink, flight, sent).await?, committed).await {
+                    if !hand_on(land(sink, flight, joined(sent)).await?, committed).await {
                         return Ok(());
                     }
                 }
@@ -85,48 +109,48 @@ async fn run<S: Sink>(
             None => Ok(None),
         };
         let summary = input.summary();
+        let staging = started.elapsed();
         if let Some(mut flight) = in_flight.take() {
-            let sent = (&mut flight.staged).await;
+            let sent = joined((&mut flight.sending).await);
             if !hand_on(land(sink, flight, sent).await?, committed).await {
                 return Ok(());
             }
         }
         let staged = staged.map_err(|e| sink_failure(batch.stream(), e))?;
-        match staged {
+        let written = match staged {
             Some(staged) => {
-                in_flight = Some(InFlight {
-                    batch,
-                    summary,
-                    staged,
-                    started,
-                })
+                in_flight = Some(InFlight::send(batch, summary, staged, staging));
+                continue;
             }
-            None if batch.last_id().is_none() => {
-                let written = summary.written(batch, None, started);
-                if !hand_on(written, committed).await {
-                    return Ok(());
-                }
-            }
-            None => {
-                if !hand_on(write(sink, batch).await?, committed).await {
-                    return Ok(());
-                }
-            }
+            None if batch.last_id().is_none() => summary.written(batch, None, staging),
+            None => write(sink, batch).await?,
+        };
+        if !hand_on(written, committed).await {
+            return Ok(());
         }
     }
     // The channel is closed: the last batch in flight still lands.
     if let Some(mut flight) = in_flight.take() {
-        let sent = (&mut flight.staged).await;
-        if !hand_on(land(sink, flight, sent).await?, committed).await {
-            return Ok(());
-        }
+        let sent = joined((&mut flight.sending).await);
+        hand_on(land(sink, flight, sent).await?, committed).await;
     }
     Ok(())
 }
 
 enum Next {
-    Landed(Result<Sent, SinkError>),
+    Landed(Result<Result<Sent, SinkError>, tokio::task::JoinError>),
     Batch(Option<PreparedBatch>),
+}
+
+/// The outcome of a transaction's task. Its panic is the writer's; it is
+/// never cancelled (the writer holds its handle until it ends).
+fn joined(
+    result: Result<Result<Sent, SinkError>, tokio::task::JoinError>,
+) -> Result<Sent, SinkError> {
+    match result {
+        Ok(sent) => sent,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// The outcome of a batch's transaction: committed, or refused and
@@ -139,7 +163,8 @@ async fn land<S: Sink>(
     let InFlight {
         batch,
         summary,
-        started,
+        staging,
+        sent_at,
         ..
     } = flight;
     let failure = |e| sink_failure(batch.stream(), e);
@@ -153,7 +178,9 @@ async fn land<S: Sink>(
             }
         }
     };
-    Ok(summary.written(batch, Some(report), started))
+    // Staging overlapped the batch before; the time this one waited for
+    // that one to land is not counted.
+    Ok(summary.written(batch, Some(report), staging + sent_at.elapsed()))
 }
 
 /// Hands a committed batch to the acknowledging stage; false if it is gone.

@@ -85,7 +85,9 @@ enum SinkPlan {
 /// will count what they do in `metrics`, if given.
 pub fn prepare(deployment: &Deployment, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Prepared> {
     let targets = targets(deployment)?;
-    let host = WasmHost::new().context("starting the Wasm host")?;
+    // One worker per target connection, each transforming one batch at a
+    // time.
+    let host = WasmHost::for_workers(targets.len()).context("starting the Wasm host")?;
     let mut transforms: Vec<Option<WasmTransform>> = Vec::with_capacity(deployment.bundles.len());
     for bundle in &deployment.bundles {
         let job = &bundle.manifest.job;

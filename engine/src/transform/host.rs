@@ -36,10 +36,19 @@ pub struct WasmHost {
 impl WasmHost {
     /// Sets up the engine and starts the epoch ticker thread.
     pub fn new() -> Result<Self, TransformError> {
+        Self::for_workers(0)
+    }
+
+    /// [`WasmHost::new`] for `workers` workers transforming at once: the
+    /// pool of instances holds one for each, and more.
+    pub fn for_workers(workers: usize) -> Result<Self, TransformError> {
         let setup = |e: wasmtime::Error| TransformError::Engine(format!("{e:#}"));
         let mut config = Config::new();
         config.epoch_interruption(true);
-        let engine = super::pool::engine(config).map_err(setup)?;
+        let slots = u32::try_from(workers)
+            .unwrap_or(u32::MAX)
+            .saturating_add(super::pool::MIN_SLOTS);
+        let engine = super::pool::engine(config, slots).map_err(setup)?;
         // Guests built for wasm32-wasip2 with std import WASI interfaces even
         // when they never use them; they are linked, but the context in
         // `HostState` grants no files, network or environment, and the wall

@@ -10,22 +10,29 @@
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Instances alive at once: one per worker's batch in flight (steps run one
-/// after the other), plus the checks made when a job loads. Each slot
-/// reserves address space, not memory, for the largest memory.
-const POOL_SLOTS: u32 = 64;
+/// Instances alive at once, at the least: each worker transforms one
+/// batch at a time (steps one after the other), and jobs load one after
+/// the other. Each slot reserves address space, not memory, for the
+/// largest memory. `run` asks for more where it has more workers.
+pub(super) const MIN_SLOTS: u32 = 64;
+
+/// Slots kept warm (mapped, their resident pages kept) once their instance
+/// is gone: enough for the jobs of a few workers to find their own slot
+/// again, few enough that idle slots hold little memory (at most this many
+/// times [`KEEP_RESIDENT`]).
+const WARM_SLOTS: u32 = 8;
 
 /// Bytes of a slot's memory zeroed in place after a batch rather than
 /// returned to the kernel: more than a batch of a few thousand changes
 /// touches.
 const KEEP_RESIDENT: usize = 16 << 20;
 
-/// The engine for `config`, its instances pooled. If the pool's address
-/// space cannot be reserved (a process limit on virtual memory, say), the
-/// engine allocates each instance's memory afresh instead: slower, with a
-/// warning, but working.
-pub(super) fn engine(mut config: Config) -> wasmtime::Result<Engine> {
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
+/// The engine for `config`, its instances pooled, `slots` of them at once.
+/// If the pool's address space cannot be reserved (a process limit on
+/// virtual memory, say), the engine allocates each instance's memory afresh
+/// instead: slower, with a warning, but working.
+pub(super) fn engine(mut config: Config, slots: u32) -> wasmtime::Result<Engine> {
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(slots)));
     match Engine::new(&config) {
         Ok(engine) => Ok(engine),
         Err(e) => {
@@ -40,16 +47,24 @@ pub(super) fn engine(mut config: Config) -> wasmtime::Result<Engine> {
     }
 }
 
-fn pool() -> PoolingAllocationConfig {
+fn pool(slots: u32) -> PoolingAllocationConfig {
+    let slots = slots.max(MIN_SLOTS);
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(POOL_SLOTS)
-        .total_core_instances(POOL_SLOTS * 8)
-        .total_memories(POOL_SLOTS * 2)
-        .total_tables(POOL_SLOTS * 4)
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 4)
+        .max_unused_warm_slots(WARM_SLOTS)
         // Components built with an adapter, or by other toolchains, may
-        // define more than one memory or table per module.
+        // define more than one memory or table per module, larger tables
+        // and more functions than a small Rust guest: the limits that
+        // allocating per instance did not have are set well above what
+        // such components need (they cost address space only).
         .max_memories_per_module(2)
         .max_tables_per_module(4)
+        .table_elements(1 << 20)
+        .max_core_instance_size(16 << 20)
+        .max_component_instance_size(16 << 20)
         // As large as a 32-bit memory gets: each job's own cap (`Limits`)
         // is what limits a guest.
         .max_memory_size(4 << 30)
@@ -67,7 +82,7 @@ mod tests {
         // The fallback is for machines that refuse the reservation; this
         // one must not, or the figures in bench/ do not apply.
         let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(MIN_SLOTS)));
         assert!(Engine::new(&config).is_ok());
     }
 }
