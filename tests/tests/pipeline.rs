@@ -71,6 +71,20 @@ async fn stored_offset(target: &TargetDb, job: &str) -> Option<String> {
         .and_then(|r| r.into_iter().next().flatten())
 }
 
+/// Asks a worker to stop and returns its totals; it must stop cleanly.
+async fn stop_worker(
+    stop: &tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<
+        Result<wb_engine::pipeline::WorkerStats, wb_engine::pipeline::PipelineError>,
+    >,
+) -> wb_engine::pipeline::WorkerStats {
+    stop.send(true).expect("stop the worker");
+    worker
+        .await
+        .expect("join")
+        .expect("the worker stops cleanly")
+}
+
 async fn postgres_target() -> (PgSink, TargetDb) {
     let schema = PgSchema::create(
         "wb_pipeline",
@@ -292,11 +306,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let first = worker(stopped);
     random_writes(&mut con, &mut rng, 3000);
-    stop.send(true).expect("stop the worker");
-    let stats = first
-        .await
-        .expect("join")
-        .expect("the worker stops cleanly");
+    let stats = stop_worker(&stop, first).await;
     assert!(stats.entries > 0, "{stats:?}");
 
     // Changes made while no engine runs wait in the stream.
@@ -316,11 +326,7 @@ async fn a_worker_converges_and_survives_a_stop_and_restart() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.send(true).expect("stop the worker");
-    let stats = second
-        .await
-        .expect("join")
-        .expect("the worker stops cleanly");
+    let stats = stop_worker(&stop, second).await;
     let want = expected_rows(&mut con);
     assert!(
         converged,
@@ -384,11 +390,7 @@ async fn a_worker_rides_out_a_redis_restart() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.send(true).expect("stop the worker");
-    let stats = running
-        .await
-        .expect("join")
-        .expect("the worker stops cleanly");
+    let stats = stop_worker(&stop, running).await;
     assert!(
         converged,
         "target never matched Redis after the restart: {stats:?}"
@@ -471,11 +473,7 @@ async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.send(true).expect("stop the worker");
-    let stats = running
-        .await
-        .expect("join")
-        .expect("the worker stops cleanly");
+    let stats = stop_worker(&stop, running).await;
     assert_eq!(stored.as_deref(), Some(last_id.as_str()), "{stats:?}");
 
     let landed: Vec<usize> = target
