@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use wb_engine::control::deploy::{self, DeployReport};
-use wb_engine::control::{ControlError, Shard};
+use wb_engine::control::{shown_url, ControlError, Shard};
 use wb_engine::project::{clear_passwords, Project, ProjectProblems};
 use wb_engine::run::{Deployment, POLL};
 
@@ -58,11 +58,12 @@ pub fn deploy(args: Args) -> anyhow::Result<()> {
         } else {
             deploy::deploy(&mut shard, &config, &deployment.bundles).await?
         };
-        print_report(&url, &deployment, &report, args.dry_run);
+        print_report(&shown_url(&url), &deployment, &report, args.dry_run);
         anyhow::Ok(())
     })
 }
 
+/// `url` as shown: its password masked.
 fn print_report(url: &str, deployment: &Deployment, report: &DeployReport, dry_run: bool) {
     let jobs = deployment.bundles.len();
     let plural = if jobs == 1 { "" } else { "s" };

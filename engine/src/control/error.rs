@@ -3,27 +3,31 @@
 
 use redis::RedisError;
 
+use crate::control::shown_url;
 use crate::pipeline::PipelineError;
 use crate::source::SourceError;
 
-/// Why a control command could not do its work.
+/// Why a control command could not do its work. A server's address is
+/// shown with any password in it masked (`shown_url`).
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     // The causes are shown in the message, not chained as sources: their
     // own chains repeat what they say.
-    #[error("cannot connect to Redis at {url}: {error} (is the server running? set --redis-url or WB_REDIS_URL)")]
+    #[error("cannot connect to Redis at {at}: {error} (is the server running? set --redis-url or WB_REDIS_URL)", at = shown_url(.url))]
     Connect { url: String, error: RedisError },
-    #[error("Redis at {url}: {error}")]
+    #[error("Redis at {at}: {error}", at = shown_url(.url))]
     Redis { url: String, error: SourceError },
     #[error(
-        "the capture module is not loaded on {url} (it does not know WB.JOB.LIST): \
-         start the server with --loadmodule /path/to/libwb_capture.so"
+        "the capture module is not loaded on {at} (it does not know WB.JOB.LIST): \
+         start the server with --loadmodule /path/to/libwb_capture.so",
+        at = shown_url(.url)
     )]
     NoCaptureModule { url: String },
     #[error(
-        "job '{job}' is not registered with the capture module on {url} \
+        "job '{job}' is not registered with the capture module on {at} \
          (registered: {registered}); `wb-engine run --dir PROJECT` registers a project's jobs, \
-         as does `wb-engine deploy`"
+         as does `wb-engine deploy`",
+        at = shown_url(.url)
     )]
     NotRegistered {
         job: String,
@@ -31,11 +35,12 @@ pub enum ControlError {
         registered: String,
     },
     #[error(
-        "the capture module on {url} has no stream for job '{job}' yet (a cluster node that \
-         does not know its slots yet): try again in a second"
+        "the capture module on {at} has no stream for job '{job}' yet (a cluster node that \
+         does not know its slots yet): try again in a second",
+        at = shown_url(.url)
     )]
     NoStream { job: String, url: String },
-    #[error("unexpected reply to {command} from {url}: {reply}")]
+    #[error("unexpected reply to {command} from {at}: {reply}", at = shown_url(.url))]
     Reply {
         command: &'static str,
         url: String,
@@ -46,8 +51,9 @@ pub enum ControlError {
     #[error("cannot encode a bundle: {0}")]
     Bundle(String),
     #[error(
-        "{url} runs in cluster mode: deploy stores the deployment on a standalone server \
-         today (cluster discovery is not built)"
+        "{at} runs in cluster mode: deploy stores the deployment on a standalone server \
+         today (cluster discovery is not built)",
+        at = shown_url(.url)
     )]
     Cluster { url: String },
     #[error(
@@ -75,6 +81,30 @@ impl ControlError {
             command,
             url: url.to_owned(),
             reply: crate::source::shown_reply(reply),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_address_is_masked_in_every_message() {
+        let url = "redis://app:s3cret@db.example:6379";
+        let errors = [
+            ControlError::redis(
+                url,
+                redis::RedisError::from((redis::ErrorKind::IoError, "gone")),
+            ),
+            ControlError::NoCaptureModule { url: url.into() },
+            ControlError::Cluster { url: url.into() },
+            ControlError::reply("HGETALL", url, &redis::Value::Nil),
+        ];
+        for error in errors {
+            let shown = error.to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("redis://app:***@db.example:6379"), "{shown}");
         }
     }
 }
