@@ -7,6 +7,7 @@
 //! be processed again; the stored offset tells the next run which of them
 //! the target already has.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
@@ -386,7 +387,9 @@ impl OpsSummary {
                     row,
                 ));
             }
-            let refused = |change: usize| report.rejected.iter().any(|r| r.change == change);
+            // Asked for every change and op: a set, not a scan of the list.
+            let rejected: HashSet<usize> = report.rejected.iter().map(|r| r.change).collect();
+            let refused = |change: usize| rejected.contains(&change);
             delivered = self.transformed.iter().filter(|i| !refused(**i)).count();
             for &(_, kind) in self.kinds.iter().filter(|(c, _)| !refused(*c)) {
                 match kind {

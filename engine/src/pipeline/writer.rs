@@ -9,6 +9,7 @@
 //! offsets still commit in stream order. A sink that does not stage writes
 //! each batch whole, one after the other.
 
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -16,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::sink::{Sent, Sink, SinkError, Staged};
 
-use super::batch::{sink_failure, write, OpsSummary, PreparedBatch, SinkInput, WrittenBatch};
+use super::batch::{sink_failure, OpsSummary, PreparedBatch, SinkInput, WrittenBatch};
 use super::error::PipelineError;
 
 /// A batch whose transaction has been sent and not yet answered.
@@ -34,13 +35,29 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn send(batch: PreparedBatch, summary: OpsSummary, staged: Staged, staging: Duration) -> Self {
+    /// Sends `staged`: its first poll, here, queues the whole transaction
+    /// on the connection, so that nothing the writer sends while staging
+    /// the next batch (a statement prepared, a table read) can land inside
+    /// it; then a task of its own takes the replies.
+    async fn send(
+        batch: PreparedBatch,
+        summary: OpsSummary,
+        mut staged: Staged,
+        staging: Duration,
+    ) -> Self {
+        let sent_at = Instant::now();
+        let first = std::future::poll_fn(|cx| Poll::Ready(staged.as_mut().poll(cx))).await;
+        let sending = match first {
+            Poll::Pending => tokio::spawn(staged),
+            // Ended at once (the connection was gone, say).
+            Poll::Ready(sent) => tokio::spawn(std::future::ready(sent)),
+        };
         InFlight {
             batch,
             summary,
-            sending: tokio::spawn(staged),
+            sending,
             staging,
-            sent_at: Instant::now(),
+            sent_at,
         }
     }
 }
@@ -105,10 +122,8 @@ async fn run<S: Sink>(
         let input = SinkInput::of(&batch);
         let staged = match &input.batch {
             Some(ops) => sink.stage(ops).await,
-            // Nothing to write: the acknowledgement only.
             None => Ok(None),
         };
-        let summary = input.summary();
         let staging = started.elapsed();
         if let Some(mut flight) = in_flight.take() {
             let sent = joined((&mut flight.sending).await);
@@ -116,15 +131,20 @@ async fn run<S: Sink>(
                 return Ok(());
             }
         }
-        let staged = staged.map_err(|e| sink_failure(batch.stream(), e))?;
-        let written = match staged {
-            Some(staged) => {
-                in_flight = Some(InFlight::send(batch, summary, staged, staging));
+        let failure = |e| sink_failure(batch.stream(), e);
+        let report = match (staged.map_err(failure)?, &input.batch) {
+            (Some(staged), _) => {
+                let summary = input.summary();
+                in_flight = Some(InFlight::send(batch, summary, staged, staging).await);
                 continue;
             }
-            None if batch.last_id().is_none() => summary.written(batch, None, staging),
-            None => write(sink, batch).await?,
+            // A sink that does not stage writes the ops decoded above.
+            (None, Some(ops)) => Some(sink.write(ops).await.map_err(failure)?),
+            // Nothing to write: the acknowledgement only.
+            (None, None) => None,
         };
+        let summary = input.summary();
+        let written = summary.written(batch, report, started.elapsed());
         if !hand_on(written, committed).await {
             return Ok(());
         }
@@ -143,7 +163,9 @@ enum Next {
 }
 
 /// The outcome of a transaction's task. Its panic is the writer's; it is
-/// never cancelled (the writer holds its handle until it ends).
+/// never cancelled. (If the writer returns early, its acknowledging stage
+/// gone, the task still runs to its end; the next session's reads go over
+/// the same connection after it, so they see what it committed.)
 fn joined(
     result: Result<Result<Sent, SinkError>, tokio::task::JoinError>,
 ) -> Result<Sent, SinkError> {
@@ -171,9 +193,12 @@ async fn land<S: Sink>(
     let report = match sent.map_err(failure)? {
         Sent::Committed(report) => report,
         Sent::Refused(first) => {
+            // Decoded again: refusals are rare, and the ops borrow from
+            // the batch.
             let input = SinkInput::of(&batch);
             match &input.batch {
                 Some(ops) => sink.isolate(ops, first).await.map_err(failure)?,
+                // Not reached: only a batch with ops is staged.
                 None => return Err(failure(first)),
             }
         }

@@ -48,7 +48,6 @@ pub(super) fn engine(mut config: Config, slots: u32) -> wasmtime::Result<Engine>
 }
 
 fn pool(slots: u32) -> PoolingAllocationConfig {
-    let slots = slots.max(MIN_SLOTS);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
