@@ -130,7 +130,15 @@ pub fn trace(args: Args) -> anyhow::Result<()> {
         let malformed = read.malformed.clone();
         // Values are read the way the engine's reader reads them.
         let mut reader = ShardReader::connect(shard.url()).await?;
-        let prepared = prepare(reader.connection(), &stream, &transform, None, read).await?;
+        let prepared = prepare(
+            reader.connection(),
+            &stream,
+            &transform,
+            None,
+            read,
+            std::time::Instant::now(),
+        )
+        .await?;
         show(&entries, &malformed, &position, &prepared);
         Ok(())
     })

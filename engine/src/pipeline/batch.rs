@@ -125,17 +125,18 @@ impl PreparedBatch {
     }
 }
 
-/// Coalesces `read` (entries of `stream`), reads the current values of its
-/// keys over `con` and runs them through `transform`. Entries at or below
-/// `committed` are already in the target: they are only acknowledged.
+/// Coalesces `read` (entries of `stream`, read at `read_at`), reads the
+/// current values of its keys over `con` and runs them through `transform`.
+/// Entries at or below `committed` are already in the target: they are only
+/// acknowledged.
 pub async fn prepare(
     con: &mut WireConnection,
     stream: &JobStream,
     transform: &WasmTransform,
     committed: Option<StreamId>,
     read: StreamRead,
+    read_at: Instant,
 ) -> Result<PreparedBatch, PipelineError> {
-    let read_at = Instant::now();
     let entries = read.entries.len() + read.malformed.len() + read.vanished.len();
     let mut dead_letters = Vec::new();
     let mut ack: Vec<StreamId> = read.vanished;
@@ -476,6 +477,7 @@ impl<S: Sink> JobRunner<'_, S> {
             self.transform,
             self.committed,
             read,
+            Instant::now(),
         )
         .await?;
         let last_id = prepared.last_id();

@@ -81,6 +81,8 @@ impl Drop for ReadingTask {
 struct Read {
     stream: JobStream,
     entries: StreamRead,
+    /// When the entries were read: a batch's time is counted from here.
+    read_at: Instant,
 }
 
 impl Source {
@@ -142,6 +144,7 @@ impl Source {
                     transform,
                     done,
                     read.entries,
+                    read.read_at,
                 )
                 .await;
                 let batch = match prepared {
@@ -203,6 +206,7 @@ impl Entries<'_> {
                 permit.send(Read {
                     stream: stream.clone(),
                     entries,
+                    read_at: Instant::now(),
                 });
             }
         }
@@ -229,6 +233,7 @@ impl Entries<'_> {
                 .reader
                 .read_new(names, count, self.settings.block.min(PAUSE_CHECK))
                 .await?;
+            let read_at = Instant::now();
             let mut permit = Some(permit);
             for entries in batches {
                 let Some(stream) = self.streams.iter().find(|s| s.stream() == entries.stream)
@@ -238,6 +243,7 @@ impl Entries<'_> {
                 let read = Read {
                     stream: stream.clone(),
                     entries,
+                    read_at,
                 };
                 let sent = match permit.take() {
                     Some(permit) => {
