@@ -180,12 +180,15 @@ pub async fn read<C: ConnectionLike>(
 
 /// What deploying `config` and `bundles` would change on the shard,
 /// against the deployment stored there now (`version` is the stored one, 0
-/// for none), read in one `HMGET`.
+/// for none), read in one `HMGET`. A shard without the capture module is
+/// refused here, before anything is stored: engines would take up a
+/// deployment whose jobs nothing records.
 pub async fn plan(
     shard: &mut Shard,
     config: &str,
     bundles: &[Bundle],
 ) -> Result<DeployReport, ControlError> {
+    shard.jobs().await?;
     let url = shard.url().to_owned();
     let (version, listed, stored_config): (Option<u64>, Option<String>, Option<String>) =
         redis::cmd("HMGET")
@@ -235,8 +238,11 @@ pub async fn plan(
 /// streams stay). Until a running engine has moved to the new deployment
 /// (about a second, plus compiling), changes recorded under a job's new
 /// pattern reach its previous version. Two deploys at once: the last one's
-/// deployment wins. The same deployment again changes nothing (see
-/// [`DeployReport::is_unchanged`]).
+/// deployment wins. The same deployment again stores nothing (see
+/// [`DeployReport::is_unchanged`]) but registers its jobs again, which
+/// mends a deploy cut off between storing and registering. (Jobs such a
+/// deploy should have removed are not known any more: `wb-engine jobs
+/// remove` removes them.)
 pub async fn deploy(
     shard: &mut Shard,
     config: &str,
@@ -245,6 +251,7 @@ pub async fn deploy(
     let url = shard.url().to_owned();
     let mut report = plan(shard, config, bundles).await?;
     if report.is_unchanged() {
+        register(shard, bundles).await?;
         return Ok(report);
     }
     let listed: Vec<DeployedJob> = bundles
@@ -288,14 +295,21 @@ pub async fn deploy(
         .await
         .map_err(|e| ControlError::redis(&url, e))?;
     report.version = version;
-    for bundle in bundles {
-        let manifest = &bundle.manifest;
-        shard.set_job(&manifest.job, &manifest.source).await?;
-    }
+    register(shard, bundles).await?;
     for gone in &report.removed {
         shard.remove_job(gone).await?;
     }
     Ok(report)
+}
+
+/// Registers every job of `bundles` with the shard's capture module
+/// (`WB.JOB.SET` registers or updates).
+async fn register(shard: &mut Shard, bundles: &[Bundle]) -> Result<(), ControlError> {
+    for bundle in bundles {
+        let manifest = &bundle.manifest;
+        shard.set_job(&manifest.job, &manifest.source).await?;
+    }
+    Ok(())
 }
 
 /// `WB.JOB.SET` arguments for a job's source.

@@ -2,7 +2,9 @@
 //! stored in Redis, an engine that waits for it, runs it and follows each
 //! new deploy while changes keep coming (nothing lost, nothing appended
 //! twice), a deployment that cannot run on the engine's machine refused
-//! while the running one goes on, and a password in clear refused.
+//! while the running one goes on, a password in clear refused, a deploy
+//! cut off before registering mended by deploying again, and a server
+//! without the capture module refused before anything is stored.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -377,4 +379,46 @@ fn deploy_refuses_a_password_in_clear_and_stores_nothing() {
         "{}",
         stdout(&out)
     );
+
+    // A deploy cut off after storing, before registering (the job gone from
+    // the capture module): the same deploy again registers it.
+    let _: i64 = redis::cmd("WB.JOB.DEL")
+        .arg("items")
+        .query(&mut con)
+        .expect("WB.JOB.DEL");
+    assert!(registered(&mut con).is_empty());
+    let out = deploy(dir.path(), &url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("nothing changed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(registered(&mut con), vec!["items".to_owned()]);
+}
+
+#[test]
+fn deploy_to_a_server_without_the_capture_module_stores_nothing() {
+    let server = Server::start(ServerOptions {
+        capture: false,
+        ..ServerOptions::new(Flavor::Valkey)
+    });
+    let url = server.url();
+    let mut con = server.connection();
+    let dir = TempDir::new("deploy-no-module");
+    let db = dir.path().join("target.db");
+    project(
+        dir.path(),
+        db.to_str().expect("a UTF-8 path"),
+        &[("items", &items_job("[name]"))],
+    );
+    let out = deploy(dir.path(), &url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("the capture module is not loaded"), "{err}");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(DEPLOYMENT)
+        .query(&mut con)
+        .expect("EXISTS");
+    assert_eq!(exists, 0, "a deployment was stored: {err}");
 }
