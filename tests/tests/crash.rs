@@ -12,11 +12,13 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{settings, Kind, Running, Target};
 use wb_engine::pipeline::WorkerSettings;
-use wb_engine::sink::{Batch, ErrorClass, Report, Sink, SinkError};
+use wb_engine::sink::{Batch, ErrorClass, Report, Sent, Sink, SinkError, Staged};
 use wb_tests::workload::{self, EVENTS_JOB, JOBS};
 use wb_tests::{
     pending_count, read_stream, redis, unread_count, Flavor, Rng, Server, ServerOptions, TextRow,
@@ -25,25 +27,49 @@ use wb_tests::{
 const CRASH: &str = "simulated crash between commit and acknowledge";
 
 /// Commits `commits_before_crash` batches normally, then commits one more
-/// and reports a fatal error for it.
+/// and reports a fatal error for it. Batches a sink stages (PostgreSQL)
+/// crash the same way once their staged transaction has committed, so the
+/// writer's own path is the one tested.
 struct CrashAfterCommit<S> {
     inner: S,
-    commits_before_crash: usize,
+    commits_before_crash: Arc<AtomicUsize>,
+}
+
+fn crash() -> SinkError {
+    SinkError::Database {
+        class: ErrorClass::Fatal,
+        code: "TEST".into(),
+        context: "crash test".into(),
+        source: CRASH.into(),
+    }
+}
+
+/// Counts down one commit; true when the crash is due.
+fn crash_due(left: &AtomicUsize) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_err()
 }
 
 impl<S: Sink + Send> Sink for CrashAfterCommit<S> {
     async fn write(&mut self, batch: &Batch<'_>) -> Result<Report, SinkError> {
         let report = self.inner.write(batch).await?;
-        if self.commits_before_crash == 0 {
-            return Err(SinkError::Database {
-                class: ErrorClass::Fatal,
-                code: "TEST".into(),
-                context: "crash test".into(),
-                source: CRASH.into(),
-            });
+        if crash_due(&self.commits_before_crash) {
+            return Err(crash());
         }
-        self.commits_before_crash -= 1;
         Ok(report)
+    }
+
+    async fn stage(&mut self, batch: &Batch<'_>) -> Result<Option<Staged>, SinkError> {
+        let Some(staged) = self.inner.stage(batch).await? else {
+            return Ok(None);
+        };
+        let left = Arc::clone(&self.commits_before_crash);
+        Ok(Some(Box::pin(async move {
+            match staged.await? {
+                Sent::Committed(_) if crash_due(&left) => Err(crash()),
+                sent => Ok(sent),
+            }
+        })))
     }
 
     async fn stored_offset(&mut self, job: &str, shard: &str) -> Result<Option<String>, SinkError> {
@@ -135,7 +161,7 @@ async fn append_exactly_once(kind: Kind) {
 
     let crashing = CrashAfterCommit {
         inner: target.sink().await,
-        commits_before_crash: 2,
+        commits_before_crash: Arc::new(AtomicUsize::new(2)),
     };
     let small = WorkerSettings {
         read_batch_size: 100,
