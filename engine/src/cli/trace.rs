@@ -293,11 +293,7 @@ fn value(value: &ValueData, flush: bool) -> String {
         ),
     };
     if shown.len() > MAX {
-        let mut end = MAX;
-        while !shown.is_char_boundary(end) {
-            end -= 1;
-        }
-        shown.truncate(end);
+        shown.truncate(shown.floor_char_boundary(MAX));
         shown.push_str(" ...");
     }
     shown

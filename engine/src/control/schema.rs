@@ -325,10 +325,7 @@ pub fn create_table(table: &TableDef, dialect: Dialect, if_not_exists: bool) -> 
         let index = format!("{}_{}_idx", table.table, table.keys.join("_"));
         // PostgreSQL truncates names to 63 bytes; do it here, on a char
         // boundary, so the statement says what gets created.
-        let mut end = index.len().min(63);
-        while !index.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = index.floor_char_boundary(63);
         let _ = writeln!(
             out,
             "CREATE INDEX {exists}{} ON {quoted} ({key_list});",

@@ -49,13 +49,7 @@ pub enum SourceError {
 /// character boundary.
 pub(crate) fn shown_reply(reply: &redis::Value) -> String {
     let mut shown = format!("{reply:?}");
-    if shown.len() > 200 {
-        let mut end = 200;
-        while !shown.is_char_boundary(end) {
-            end -= 1;
-        }
-        shown.truncate(end);
-    }
+    shown.truncate(shown.floor_char_boundary(200));
     shown
 }
 
