@@ -210,7 +210,11 @@ impl Server {
             .arg("--appendonly")
             .arg(if o.appendonly { "yes" } else { "no" })
             .arg("--enable-debug-command")
-            .arg("yes");
+            .arg("yes")
+            // A replica's full sync starts at once, not after the default
+            // 5 s wait for other replicas to join it.
+            .arg("--repl-diskless-sync-delay")
+            .arg("0");
         if o.capture {
             cmd.arg("--loadmodule").arg(capture_module());
         }

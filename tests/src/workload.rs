@@ -605,11 +605,15 @@ fn zset_command(rng: &mut Rng, key: String, op: u64) -> Vec<String> {
 
 /// Waits until no key of the four types and no hash field has a time to
 /// live left, reading every key so that the server expires the due ones now
-/// (each expiry is captured) rather than at its leisure. After it the state
-/// in Redis no longer changes by itself.
+/// (each expiry is captured) rather than at its leisure. Hash fields are not
+/// removed by a read: a field past its time is hidden at once but removed
+/// (and its removal captured) only by the server's active expiry, so this
+/// also waits until every hash's HLEN, which still counts such fields,
+/// equals the fields a read returns. After it the state in Redis no longer
+/// changes by itself.
 pub fn settle_expiries(con: &mut redis::Connection, keys: u64) {
     std::thread::sleep(Duration::from_millis(60));
-    for _ in 0..100 {
+    for _ in 0..250 {
         let mut pipe = redis::pipe();
         for kind in ["h", "j", "s", "z"] {
             for n in 0..keys {
@@ -622,16 +626,19 @@ pub fn settle_expiries(con: &mut redis::Connection, keys: u64) {
             pipe.cmd("HPTTL")
                 .arg(format!("h:{n}"))
                 .arg(&["FIELDS", "3", "name", "city", "visits"]);
+            pipe.cmd("HLEN").arg(format!("h:{n}"));
+            pipe.cmd("HKEYS").arg(format!("h:{n}"));
         }
-        let field_ttls: Vec<Vec<i64>> = pipe.query(con).expect("HPTTL of every hash");
-        if ttls
+        let hashes: Vec<(Vec<i64>, usize, Vec<String>)> = pipe
+            .query(con)
+            .expect("HPTTL, HLEN and HKEYS of every hash");
+        let fields_settled = hashes
             .iter()
-            .chain(field_ttls.iter().flatten())
-            .all(|&t| t < 0)
-        {
+            .all(|(ttls, len, visible)| ttls.iter().all(|&t| t < 0) && *len == visible.len());
+        if fields_settled && ttls.iter().all(|&t| t < 0) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("keys or hash fields still have a time to live after 2 s");
+    panic!("keys or hash fields still have a time to live, or expired fields are not removed, after 5 s");
 }

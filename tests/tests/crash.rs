@@ -243,13 +243,6 @@ async fn a_worker_recovers_when_postgres_drops_its_connection() {
     let mut con = server.connection();
     common::register(&mut con, &jobs);
     let target = Target::create(Kind::Postgres).await;
-    let streams: Vec<String> = jobs.iter().map(|(job, _)| workload::stream(job)).collect();
-    let unfinished = |con: &mut redis::Connection| -> usize {
-        streams
-            .iter()
-            .map(|s| unread_count(con, s) + pending_count(con, s) as usize)
-            .sum()
-    };
 
     let small = WorkerSettings {
         read_batch_size: 100,
@@ -269,14 +262,17 @@ async fn a_worker_recovers_when_postgres_drops_its_connection() {
     assert!(killed > 0, "no sink connection to end");
     write_events(&mut con, 1000..1500);
     workload::random_burst(&mut con, &mut rng, 1000, 200);
+    // Every expiry is captured before the drain is waited for: one captured
+    // later would not reach the stopped worker.
+    workload::settle_expiries(&mut con, 200);
 
     // Retries back off to at most half a second here: a worker that
     // reconnects is done in a few seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while unfinished(&mut con) > 0 && Instant::now() < deadline {
+    while common::unfinished(&mut con, &jobs) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let left = unfinished(&mut con);
+    let left = common::unfinished(&mut con, &jobs);
     let after = target.sink_pids().await;
     let stats = worker.stop().await;
     assert_eq!(
@@ -299,7 +295,6 @@ async fn a_worker_recovers_when_postgres_drops_its_connection() {
         want,
         "every event exactly once"
     );
-    workload::settle_expiries(&mut con, 200);
     let expected = workload::expected(&mut con);
     let got = workload::actual(&target.db).await;
     assert_eq!(got["customers"], expected["customers"]);

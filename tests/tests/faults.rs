@@ -24,14 +24,14 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{settings, Running};
+use common::{drained, settings, unfinished, Running};
 use wb_engine::sink::postgres::{PgConfig, PgSink};
 use wb_engine::transform::{Limits, WasmHost};
 use wb_tests::pg_cluster::OwnPostgres;
 use wb_tests::workload::{self, JOBS};
 use wb_tests::{
-    guests, pending_count, read_stream, redis, unread_count, Flavor, PgSchema, Rng, Server,
-    ServerOptions, TargetDb, TextRow,
+    guests, pending_count, read_stream, redis, Flavor, PgSchema, Rng, Server, ServerOptions,
+    TargetDb, TextRow,
 };
 
 /// Keys per type the random writes touch.
@@ -51,16 +51,6 @@ async fn pg_sink(schema: &PgSchema, tables: &[&str]) -> PgSink {
         .expect("PostgreSQL sink")
 }
 
-/// Entries of `jobs`' streams not finished: unread, or read and pending.
-fn unfinished(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> usize {
-    jobs.iter()
-        .map(|(job, _)| {
-            let stream = workload::stream(job);
-            unread_count(con, &stream) + pending_count(con, &stream) as usize
-        })
-        .sum()
-}
-
 fn pending(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> i64 {
     jobs.iter()
         .map(|(job, _)| pending_count(con, &workload::stream(job)))
@@ -76,19 +66,6 @@ fn dlq_count(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> usize {
     jobs.iter()
         .map(|(job, _)| read_stream(con, &dlq_stream(job), None).len())
         .sum()
-}
-
-/// Waits (asynchronously) until `jobs`' streams are finished or `timeout`
-/// passes; whether they were.
-async fn drained(con: &mut redis::Connection, jobs: &[(&str, &str)], timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while unfinished(con, jobs) > 0 {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    true
 }
 
 fn rows_in(tables: &workload::Tables) -> usize {

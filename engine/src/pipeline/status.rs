@@ -36,13 +36,26 @@ impl PauseFlags {
     pub async fn active(&mut self, con: &mut WireConnection) -> Result<&[String], SourceError> {
         if self.checked.is_none_or(|at| at.elapsed() >= PAUSE_CHECK) {
             let flags = status::paused(con, &self.streams).await?;
-            self.active = self
+            let active: Vec<String> = self
                 .names
                 .iter()
                 .zip(flags)
                 .filter(|(_, paused)| !paused)
                 .map(|(name, _)| name.clone())
                 .collect();
+            // Said once per change, so an operator sees in the log when
+            // this worker stopped or started reading a job.
+            for (stream, name) in self.streams.iter().zip(&self.names) {
+                match (self.active.contains(name), active.contains(name)) {
+                    (true, false) => tracing::info!(
+                        job = %stream.job,
+                        "job paused: its changes wait in its stream until it is resumed"
+                    ),
+                    (false, true) => tracing::info!(job = %stream.job, "job resumed"),
+                    _ => {}
+                }
+            }
+            self.active = active;
             self.checked = Some(Instant::now());
         }
         Ok(&self.active)

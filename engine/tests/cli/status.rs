@@ -133,8 +133,14 @@ async fn status_counts_a_run_and_pause_holds_writes_until_resume() {
         stdout(&output)
     );
     assert_eq!(status(&url, "stheld")["state"], "paused");
-    // The worker looks at the flag at most every 500 ms.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The worker looks at the flag at most every 500 ms, and says when it
+    // has seen it.
+    wait_for(
+        "the worker to see the pause",
+        async || engine.log().contains("job paused"),
+        || engine.log(),
+    )
+    .await;
     let length_before = status(&url, "stheld")["length"].as_u64().expect("length");
     wb_tests::cmd(&mut con, &["HSET", "sth:4", "name", "Dee"]);
     wb_tests::cmd(&mut con, &["HSET", "sto:1", "name", "Eve"]);

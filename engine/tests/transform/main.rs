@@ -7,7 +7,7 @@ mod steps;
 
 use std::sync::OnceLock;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wb_tests::guests;
 
 use wb_engine::transform::{
@@ -79,7 +79,7 @@ fn assert_only_middle_rejected(
     transform: &WasmTransform,
     batch: &[ChangeData],
     check: impl Fn(&TransformError) -> bool,
-) {
+) -> usize {
     let out = transform.run(batch).expect("the batch runs");
     assert_eq!(out.len(), batch.len());
     for (i, outcome) in out.iter().enumerate() {
@@ -93,6 +93,7 @@ fn assert_only_middle_rejected(
         }
     }
     assert!(out.calls() > 1, "the batch was split");
+    out.calls()
 }
 
 #[test]
@@ -128,25 +129,14 @@ fn a_trapping_change_is_rejected_alone_with_the_panic_message() {
 
 #[test]
 fn a_looping_change_hits_the_deadline_alone() {
-    let deadline = Duration::from_millis(50);
-    let transform = load(
-        &[],
-        Limits {
-            deadline,
-            ..limits()
-        },
-    )
-    .unwrap();
-    let started = Instant::now();
-    assert_only_middle_rejected(&transform, &batch_around("loop:1"), |e| {
-        *e == TransformError::DeadlineExceeded { millis: 50 }
+    let transform = load(&[], limits()).unwrap();
+    let calls = assert_only_middle_rejected(&transform, &batch_around("loop:1"), |e| {
+        *e == TransformError::DeadlineExceeded { millis: 200 }
     });
-    // Splitting 11 changes runs the looping one about log2(11)+1 times.
-    assert!(
-        started.elapsed() < deadline * 20,
-        "took {:?}",
-        started.elapsed()
-    );
+    // Halving 11 changes around one culprit takes 2*ceil(log2(11))+1 calls
+    // at most, 4 of them hitting the deadline: the loop is not run more.
+    // (Counted rather than timed: a loaded machine stretches the time.)
+    assert!(calls <= 9, "{calls} calls");
 }
 
 #[test]

@@ -19,7 +19,7 @@ use wb_engine::sink::{Batch, Report, Sink, SinkError, Staged};
 use wb_engine::transform::{Limits, WasmHost, WasmTransform};
 use wb_tests::redis;
 use wb_tests::workload::{self, Tables};
-use wb_tests::{guests, pg_conninfo, PgSchema, TargetDb, TempDir};
+use wb_tests::{guests, pending_count, pg_conninfo, unread_count, PgSchema, TargetDb, TempDir};
 
 /// Jobs given as `(name, job YAML)`, compiled as `wb-engine run` compiles
 /// them and loaded into the stock mapper component.
@@ -265,4 +265,31 @@ pub fn register(con: &mut redis::Connection, jobs: &[(&str, &str)]) {
             .query(con)
             .unwrap_or_else(|e| panic!("WB.JOB.SET {name}: {e}"));
     }
+}
+
+/// Entries of `jobs`' streams not finished: unread, or read and pending.
+pub fn unfinished(con: &mut redis::Connection, jobs: &[(&str, &str)]) -> usize {
+    jobs.iter()
+        .map(|(job, _)| {
+            let stream = workload::stream(job);
+            unread_count(con, &stream) + pending_count(con, &stream) as usize
+        })
+        .sum()
+}
+
+/// Waits (asynchronously) until `jobs`' streams are finished or `timeout`
+/// passes; whether they were.
+pub async fn drained(
+    con: &mut redis::Connection,
+    jobs: &[(&str, &str)],
+    timeout: Duration,
+) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while unfinished(con, jobs) > 0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
 }
