@@ -459,7 +459,7 @@ fn parse_foreach(text: &str) -> Option<Foreach> {
 
 /// Column names are letters, digits and underscores, not starting with a
 /// digit: anything else would need quoting in every target.
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::env::EnvString;
 use super::error::ConfigError;
+use super::job::is_identifier;
 
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -41,6 +42,44 @@ pub struct Connection {
     /// The database file, for sqlite.
     #[serde(default)]
     pub path: Option<EnvString>,
+    /// The table where the engine keeps each job's last written stream
+    /// offset in this database: `table`, or `schema.table` for PostgreSQL.
+    /// Default `wb_offsets` (in `public` for PostgreSQL). Offsets are kept
+    /// by job name, so two deployments writing into one database with jobs
+    /// of the same name need a table each.
+    #[serde(default)]
+    pub offsets_table: Option<String>,
+}
+
+impl Connection {
+    /// `offsets_table` split into its schema (if given) and table; `None`
+    /// when not set. Validated by [`Settings::parse_all`].
+    pub fn offsets_table(&self) -> Option<(Option<&str>, &str)> {
+        let name = self.offsets_table.as_deref()?;
+        Some(match name.split_once('.') {
+            Some((schema, table)) => (Some(schema), table),
+            None => (None, name),
+        })
+    }
+
+    /// Why `offsets_table` is not usable, if it is not.
+    fn offsets_table_problem(&self) -> Option<String> {
+        let (schema, table) = self.offsets_table()?;
+        let parts_ok = schema.is_none_or(is_identifier) && is_identifier(table);
+        if !parts_ok {
+            return Some(format!(
+                "{:?} is not a table name: `table` or `schema.table`, each letters, digits \
+                 and underscores, not starting with a digit",
+                self.offsets_table.as_deref().unwrap_or_default()
+            ));
+        }
+        match (self.kind, schema) {
+            (ConnectionKind::Sqlite, Some(_)) => {
+                Some("a sqlite connection takes a table name without a schema".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A port as written: YAML gives a number, or text with a reference.
@@ -147,12 +186,13 @@ impl Settings {
         let settings: Settings = ConfigError::parse_yaml(path, text).map_err(|e| vec![e])?;
         let mut problems = Vec::new();
         for (name, connection) in &settings.connections {
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with(&format!("{name}:")))
+                .map_or(0, |i| i + 1);
             let missing = |what: &str| ConfigError {
                 file: path.to_path_buf(),
-                line: text
-                    .lines()
-                    .position(|l| l.trim_start().starts_with(&format!("{name}:")))
-                    .map_or(0, |i| i + 1),
+                line,
                 field: Some(format!("connections.{name}.{what}")),
                 message: format!("a {:?} connection needs {what}", connection.kind),
             };
@@ -164,6 +204,20 @@ impl Settings {
                     problems.push(missing("host"))
                 }
                 _ => {}
+            }
+            if let Some(message) = connection.offsets_table_problem() {
+                problems.push(ConfigError {
+                    file: path.to_path_buf(),
+                    // The first `offsets_table:` after the connection's name.
+                    line: text
+                        .lines()
+                        .enumerate()
+                        .skip(line)
+                        .find(|(_, l)| l.trim_start().starts_with("offsets_table:"))
+                        .map_or(line, |(i, _)| i + 1),
+                    field: Some(format!("connections.{name}.offsets_table")),
+                    message,
+                });
             }
         }
         let applier = &settings.applier;
@@ -244,6 +298,48 @@ applier:
         assert!(debug.contains("DB_PASSWORD"), "{debug}");
         let inline = parse(&CONFIG.replace("${DB_PASSWORD}", "hunter2")).unwrap();
         assert!(!format!("{inline:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn offsets_tables_are_checked_and_split() {
+        let pg = CONFIG.replace(
+            "    password: ${DB_PASSWORD}\n",
+            "    password: ${DB_PASSWORD}\n    offsets_table: ops.wb_offsets_prod\n",
+        );
+        let settings = parse(&pg).unwrap();
+        assert_eq!(
+            settings.connections["target"].offsets_table(),
+            Some((Some("ops"), "wb_offsets_prod"))
+        );
+        assert_eq!(settings.connections["local"].offsets_table(), None);
+        let lite = CONFIG.replace(
+            "    path: /var/lib/wb/out.db\n",
+            "    path: /var/lib/wb/out.db\n    offsets_table: my_offsets\n",
+        );
+        let settings = parse(&lite).unwrap();
+        assert_eq!(
+            settings.connections["local"].offsets_table(),
+            Some((None, "my_offsets"))
+        );
+
+        let err = parse(&pg.replace("ops.wb_offsets_prod", "ops.wb-offsets")).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("connections.target.offsets_table")
+        );
+        assert_eq!(err.line, 10);
+        assert!(
+            err.message
+                .contains("\"ops.wb-offsets\" is not a table name"),
+            "{err}"
+        );
+        let err = parse(&lite.replace("my_offsets", "main.my_offsets")).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("connections.local.offsets_table")
+        );
+        assert_eq!(err.line, 13);
+        assert!(err.message.contains("without a schema"), "{err}");
     }
 
     #[test]

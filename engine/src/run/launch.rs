@@ -148,13 +148,22 @@ fn sink_plan(deployment: &Deployment, target: &TargetJobs) -> anyhow::Result<Sin
     match conn.kind {
         ConnectionKind::Sqlite => {
             let path = resolve(conn.path.as_ref(), "path", &what)?;
-            Ok(SinkPlan::Sqlite(SqliteConfig::new(
-                deployment.base_dir.join(path),
-            )))
+            let mut config = SqliteConfig::new(deployment.base_dir.join(path));
+            if let Some((_, table)) = conn.offsets_table() {
+                config.offsets_table = table.to_owned();
+            }
+            Ok(SinkPlan::Sqlite(config))
         }
-        ConnectionKind::Postgresql => Ok(SinkPlan::Postgres(PgConfig::new(postgres_conninfo(
-            conn, &what,
-        )?))),
+        ConnectionKind::Postgresql => {
+            let mut config = PgConfig::new(postgres_conninfo(conn, &what)?);
+            if let Some((schema, table)) = conn.offsets_table() {
+                if let Some(schema) = schema {
+                    config.offsets_schema = schema.to_owned();
+                }
+                config.offsets_table = table.to_owned();
+            }
+            Ok(SinkPlan::Postgres(config))
+        }
         ConnectionKind::Mysql => bail!("{what}: MySQL/MariaDB targets are not built yet"),
     }
 }
@@ -420,6 +429,7 @@ mod tests {
             user: Some(EnvString::new("postgres")),
             password: Some(EnvString::new("${WB_TEST_CONNINFO_PASSWORD}")),
             path: None,
+            offsets_table: None,
         };
         assert_eq!(
             postgres_conninfo(&conn, "connection 'target'").expect("conninfo"),

@@ -265,8 +265,15 @@ async fn run_writes_each_job_to_its_own_connection() {
     std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
     std::fs::write(
         dir.path().join("config.yaml"),
-        "connections:\n  lite:\n    type: sqlite\n    path: ${WB_SQLITE_PATH}\n  \
-         pg:\n    type: postgresql\n    host: 127.0.0.1\n    port: 5432\n    database: test\n    user: postgres\n",
+        // Each connection keeps its offsets in a table of its own choosing
+        // (the schema test has a PostgreSQL job named `orders` too).
+        format!(
+            "connections:\n  lite:\n    type: sqlite\n    path: ${{WB_SQLITE_PATH}}\n    \
+             offsets_table: lite_offsets\n  \
+             pg:\n    type: postgresql\n    host: 127.0.0.1\n    port: 5432\n    database: test\n    \
+             user: postgres\n    offsets_table: {}.my_offsets\n",
+            pg.name
+        ),
     )
     .expect("write");
     std::fs::write(
@@ -276,7 +283,7 @@ async fn run_writes_each_job_to_its_own_connection() {
     )
     .expect("write");
     std::fs::write(
-        dir.path().join("jobs/two_orders.yaml"),
+        dir.path().join("jobs/orders.yaml"),
         format!(
             "source: {{redis: {{key_pattern: 'order:*'}}}}\noutput:\n  - uses: relational.write\n    with:\n      \
              connection: pg\n      schema: {}\n      table: orders\n      keys: [{{order_id: key_part(1)}}]\n      mapping: [total]\n",
@@ -285,9 +292,7 @@ async fn run_writes_each_job_to_its_own_connection() {
     )
     .expect("write");
     let child = engine(dir.path(), &server, &db);
-    // Not named `orders`: the schema test has a job of that name, and
-    // offsets are kept per job name in the database's `public.wb_offsets`.
-    wait_for_jobs(&mut con, &["users", "two_orders"]);
+    wait_for_jobs(&mut con, &["users", "orders"]);
     for (key, field, value) in [
         ("user:1", "name", "Ann"),
         ("order:7", "total", "12.50"),
@@ -321,6 +326,27 @@ async fn run_writes_each_job_to_its_own_connection() {
     assert_eq!(users(), want_users, "engine log:\n{log}");
     assert_eq!(pg.rows(orders_sql).await, want_orders, "engine log:\n{log}");
     assert!(ok, "wb-engine did not exit 0 on SIGTERM:\n{log}");
+    // The offsets landed in the tables the connections name, at each
+    // stream's last entry.
+    // (The entries themselves are trimmed once acknowledged.)
+    let mut last_id = |job: &str| {
+        let info: std::collections::HashMap<String, redis::Value> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(format!("wb:{{0}}:changes:{job}"))
+            .query(&mut con)
+            .expect("XINFO STREAM");
+        redis::from_redis_value::<String>(&info["last-generated-id"]).expect("an entry ID")
+    };
+    let (users_last, orders_last) = (last_id("users"), last_id("orders"));
+    assert_eq!(
+        wb_tests::sqlite_rows(&db, "SELECT job, last_id FROM lite_offsets"),
+        [vec![Some("users".to_owned()), Some(users_last)]]
+    );
+    let offsets = format!("SELECT job, last_id FROM {}.my_offsets", pg.name);
+    assert_eq!(
+        pg.rows(&offsets).await,
+        [vec![Some("orders".to_owned()), Some(orders_last)]]
+    );
 }
 
 /// A job whose outputs name two connections would need one transaction
