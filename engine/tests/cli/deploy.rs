@@ -244,11 +244,21 @@ fn deploy_then_run_follows_each_deploy_under_load_and_loses_nothing() {
         sqlite_rows(&db, "SELECT name FROM items WHERE id = '7'"),
         [[Some("item 7".to_owned())]]
     );
-    // Status from Redis: the counts of the runs of versions 1 and 2.
-    let out = wb(&["status", "events", "--json"], &[("WB_REDIS_URL", &url)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-    let events = &rows[0];
+    // Status from Redis: the counts of the runs of versions 1 and 2 (they
+    // are stored just after each batch's commit, so waited for).
+    let events_status = || {
+        let out = wb(&["status", "events", "--json"], &[("WB_REDIS_URL", &url)]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        rows[0].clone()
+    };
+    wait(
+        "the status to count every change",
+        Duration::from_secs(10),
+        || events_status()["read"] == written,
+        || engine.log(),
+    );
+    let events = &events_status();
     assert_eq!(events["state"], "running", "{events}");
     assert_eq!(events["read"], written, "{events}");
     assert_eq!(events["written"], written, "{events}");
