@@ -162,10 +162,16 @@ impl Server {
     /// Starts a server and waits until it answers PING; panics with its log
     /// if it does not.
     pub fn start(options: ServerOptions) -> Server {
-        match Server::try_start(options) {
-            Ok(server) => server,
-            Err(e) => panic!("server did not start; its log:\n{}", e.log),
+        // A free port may be taken by another test's process before the
+        // server binds it: then it starts again on another.
+        for _ in 0..3 {
+            match Server::try_start(options.clone()) {
+                Ok(server) => return server,
+                Err(e) if e.log.contains("Address already in use") => continue,
+                Err(e) => panic!("server did not start; its log:\n{}", e.log),
+            }
         }
+        panic!("server did not start: three free ports were taken before it bound them");
     }
 
     /// Starts a server; `Err` with its log if it exits or does not answer.
@@ -235,9 +241,13 @@ impl Server {
                     log: format!("exited with {status}\n{}", self.log()),
                 });
             }
+            // The answer must come from this process, not from another
+            // test's server that took the port first.
             if let Ok(mut con) = self.try_connection() {
-                let pong: redis::RedisResult<String> = redis::cmd("PING").query(&mut con);
-                if pong.is_ok() {
+                let info: redis::RedisResult<String> =
+                    redis::cmd("INFO").arg("server").query(&mut con);
+                let ours = format!("process_id:{}", child.id());
+                if info.is_ok_and(|info| info.lines().any(|line| line.trim() == ours)) {
                     break;
                 }
             }
