@@ -241,13 +241,20 @@ impl Server {
                     log: format!("exited with {status}\n{}", self.log()),
                 });
             }
-            // The answer must come from this process, not from another
-            // test's server that took the port first.
+            // Ready once this process (not another test's server that took
+            // the port first) answers and has loaded its data: INFO answers
+            // while loading, when other commands are refused.
             if let Ok(mut con) = self.try_connection() {
-                let info: redis::RedisResult<String> =
-                    redis::cmd("INFO").arg("server").query(&mut con);
+                let info: redis::RedisResult<String> = redis::cmd("INFO")
+                    .arg("server")
+                    .arg("persistence")
+                    .query(&mut con);
                 let ours = format!("process_id:{}", child.id());
-                if info.is_ok_and(|info| info.lines().any(|line| line.trim() == ours)) {
+                let ready = info.is_ok_and(|info| {
+                    let mut lines = info.lines().map(str::trim);
+                    lines.clone().any(|line| line == ours) && lines.any(|line| line == "loading:0")
+                });
+                if ready {
                     break;
                 }
             }
