@@ -525,3 +525,197 @@ async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
     assert_eq!(stats.dead_letters as usize, want_letters.len());
     assert_eq!(pending_count(&mut con, EVENTS), 0, "entries left pending");
 }
+
+/// A job whose target table lacks a column is found out while its batch is
+/// staged, with another job's batch still in flight (its table locked by
+/// another session, so its transaction waits). The batch in flight still
+/// lands, once, before the session ends for the hold; the held job keeps its
+/// entries pending, dead-letters nothing, and catches up once the column is
+/// added. The other job goes on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_held_while_staging_lets_the_batch_in_flight_land_once() {
+    use wb_engine::pipeline::{ShardWorker, WorkerSettings};
+
+    const EVENTS: &str = "wb:{0}:changes:events";
+    const ORDERS: &str = "wb:{0}:changes:orders";
+    let schema = PgSchema::create(
+        "wb_pipeline_held",
+        "CREATE TABLE events (id bigserial PRIMARY KEY, seq bigint NOT NULL);
+         CREATE TABLE orders (id text PRIMARY KEY);",
+    )
+    .await;
+    let mut config = PgConfig::new(pg_conninfo());
+    config.schema = schema.name.clone();
+    config.offsets_schema = schema.name.clone();
+    let target = TargetDb::Postgres(schema);
+
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let mut con = server.connection();
+    cmd(&mut con, &["WB.JOB.SET", "events", "event:*"]);
+    cmd(&mut con, &["WB.JOB.SET", "orders", "order:*"]);
+    let host = WasmHost::new().expect("wasm host");
+    let mapper = guests::build("sdk/mapper-component");
+    let load = |job: &str, spec: &str| {
+        host.load_file(
+            job,
+            &mapper,
+            vec![("spec".into(), spec.into())],
+            Limits::default(),
+        )
+        .expect("the mapper loads")
+    };
+    let jobs = [
+        (
+            "events".to_owned(),
+            load("events", "output target events append\nvalue seq n\n"),
+        ),
+        (
+            "orders".to_owned(),
+            load(
+                "orders",
+                "output target orders upsert\nkey id key_part(1)\nvalue total t\n",
+            ),
+        ),
+    ];
+    let worker = ShardWorker {
+        url: server.url(),
+        jobs: std::sync::Arc::new(jobs.into_iter().collect()),
+        sink: PgSink::connect(config, &["events", "orders"])
+            .await
+            .expect("sink"),
+        settings: WorkerSettings {
+            read_batch_size: 100,
+            block: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..WorkerSettings::default()
+        },
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(stopped));
+    // In MULTI/EXEC, so that one read takes them all: one batch.
+    let write_events = |con: &mut Connection, seqs: std::ops::Range<usize>| {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for seq in seqs {
+            pipe.cmd("HSET")
+                .arg(format!("event:{seq}"))
+                .arg("n")
+                .arg(seq)
+                .ignore();
+        }
+        let () = pipe.query(con).expect("HSET events");
+    };
+    let events_landed = async || {
+        target
+            .rows("SELECT seq FROM events ORDER BY id")
+            .await
+            .into_iter()
+            .map(|r| r[0].as_deref().and_then(|s| s.parse().ok()).expect("a seq"))
+            .collect::<Vec<usize>>()
+    };
+    // A first event, so the events statements are prepared before the lock.
+    write_events(&mut con, 0..1);
+    for _ in 0..300 {
+        if events_landed().await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events_landed().await, [0], "the first event");
+
+    // Another session locks `events` against writes (SHARE: reads go on):
+    // the next events batch, once sent, waits in flight.
+    let (locker, locker_conn) = tokio_postgres::connect(&pg_conninfo(), tokio_postgres::NoTls)
+        .await
+        .expect("a second PostgreSQL session");
+    tokio::spawn(locker_conn);
+    let TargetDb::Postgres(schema) = &target else {
+        unreachable!("a PostgreSQL target")
+    };
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE \"{}\".events IN SHARE MODE",
+            schema.name
+        ))
+        .await
+        .expect("lock events");
+    write_events(&mut con, 1..50);
+    let mut rcon = server.connection();
+    assert!(
+        wb_tests::wait_until(Duration::from_secs(15), || pending_count(&mut rcon, EVENTS)
+            == 49),
+        "the events batch was not read"
+    );
+    // The orders batch is read, prepared and handed to the writer, which
+    // stages it (and finds the column missing) while events are in flight.
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for n in 0..10 {
+        pipe.cmd("HSET")
+            .arg(format!("order:{n}"))
+            .arg("t")
+            .arg(n)
+            .ignore();
+    }
+    let () = pipe.query(&mut con).expect("HSET orders");
+    assert!(
+        wb_tests::wait_until(Duration::from_secs(15), || pending_count(&mut rcon, ORDERS)
+            == 10),
+        "the orders batch was not read"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        events_landed().await,
+        [0],
+        "events written through the lock"
+    );
+    locker.batch_execute("COMMIT").await.expect("unlock events");
+
+    // Events go on while orders are held; each event lands once.
+    write_events(&mut con, 50..80);
+    for _ in 0..300 {
+        if events_landed().await.len() >= 80 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        events_landed().await,
+        (0..80).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    let state: Option<String> = redis::cmd("HGET")
+        .arg("wb:{0}:status:orders")
+        .arg("state")
+        .query(&mut con)
+        .expect("HGET state");
+    let state = state.unwrap_or_default();
+    assert!(
+        state.starts_with("held: ") && state.contains("total"),
+        "orders not held for the missing column: {state:?}"
+    );
+    assert_eq!(pending_count(&mut con, ORDERS), 10, "held entries pending");
+    assert!(read_stream(&mut con, "wb:{0}:dlq:orders", None).is_empty());
+
+    // The column is added: orders catch up by themselves.
+    target
+        .rows("ALTER TABLE orders ADD COLUMN total text")
+        .await;
+    let orders_sql = "SELECT id, total FROM orders ORDER BY id";
+    let want: Vec<TextRow> = (0..10)
+        .map(|n| vec![Some(n.to_string()), Some(n.to_string())])
+        .collect();
+    for _ in 0..300 {
+        if target.rows(orders_sql).await == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = stop_worker(&stop, running).await;
+    assert_eq!(target.rows(orders_sql).await, want, "{stats:?}");
+    assert!(stats.holds > 0, "{stats:?}");
+    assert_eq!(stats.dead_letters, 0, "{stats:?}");
+    assert_eq!(events_landed().await, (0..80).collect::<Vec<_>>());
+    assert_eq!(pending_count(&mut con, EVENTS), 0);
+    assert_eq!(pending_count(&mut con, ORDERS), 0);
+}
