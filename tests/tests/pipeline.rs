@@ -26,15 +26,30 @@ value age age
 ";
 
 fn mapper() -> WasmTransform {
+    mapper_with("users", SPEC)
+}
+
+/// The stock mapper component for `job`, compiled from `spec`.
+fn mapper_with(job: &str, spec: &str) -> WasmTransform {
     let path = guests::build("sdk/mapper-component");
     let host = WasmHost::new().expect("wasm host");
     host.load_file(
-        "users",
+        job,
         &path,
-        vec![("spec".into(), SPEC.into())],
+        vec![("spec".into(), spec.into())],
         Limits::default(),
     )
     .expect("the mapper loads")
+}
+
+/// A PostgreSQL schema of its own holding `ddl`'s tables, and a sink
+/// configuration that writes there, its offsets too.
+async fn pg_target(prefix: &str, ddl: &str) -> (PgConfig, TargetDb) {
+    let schema = PgSchema::create(prefix, ddl).await;
+    let mut config = PgConfig::new(pg_conninfo());
+    config.schema = schema.name.clone();
+    config.offsets_schema = schema.name.clone();
+    (config, TargetDb::Postgres(schema))
 }
 
 fn sqlite_target(dir: &TempDir) -> (SqliteSink, TargetDb) {
@@ -86,16 +101,13 @@ async fn stop_worker(
 }
 
 async fn postgres_target() -> (PgSink, TargetDb) {
-    let schema = PgSchema::create(
+    let (config, target) = pg_target(
         "wb_pipeline",
         "CREATE TABLE users (user_id text PRIMARY KEY, first_name text, age bigint);",
     )
     .await;
-    let mut config = PgConfig::new(pg_conninfo());
-    config.schema = schema.name.clone();
-    config.offsets_schema = schema.name.clone();
     let sink = PgSink::connect(config, &["users"]).await.expect("sink");
-    (sink, TargetDb::Postgres(schema))
+    (sink, target)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -436,16 +448,12 @@ async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
     // The target refuses every seq with this remainder (a CHECK constraint,
     // SQLSTATE 23514: a record error found only by the server).
     let refused = |seq: usize| seq % 37 == 5;
-    let schema = PgSchema::create(
+    let (config, target) = pg_target(
         "wb_pipeline_order",
         "CREATE TABLE events (id bigserial PRIMARY KEY, \
          seq bigint NOT NULL CHECK (seq % 37 <> 5));",
     )
     .await;
-    let mut config = PgConfig::new(pg_conninfo());
-    config.schema = schema.name.clone();
-    config.offsets_schema = schema.name.clone();
-    let target = TargetDb::Postgres(schema);
 
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
     let mut con = server.connection();
@@ -463,18 +471,7 @@ async fn a_refused_batch_is_written_again_before_the_next_one_is_sent() {
         .map(|e| e.id.clone())
         .expect("entries");
 
-    let host = WasmHost::new().expect("wasm host");
-    let transform = host
-        .load_file(
-            "events",
-            &guests::build("sdk/mapper-component"),
-            vec![(
-                "spec".into(),
-                "output target events append\nvalue seq n\n".into(),
-            )],
-            Limits::default(),
-        )
-        .expect("the mapper loads");
+    let transform = mapper_with("events", "output target events append\nvalue seq n\n");
     let worker = ShardWorker {
         url: server.url(),
         jobs: std::sync::Arc::new([("events".to_owned(), transform)].into_iter().collect()),
@@ -538,40 +535,25 @@ async fn a_job_held_while_staging_lets_the_batch_in_flight_land_once() {
 
     const EVENTS: &str = "wb:{0}:changes:events";
     const ORDERS: &str = "wb:{0}:changes:orders";
-    let schema = PgSchema::create(
+    let (config, target) = pg_target(
         "wb_pipeline_held",
         "CREATE TABLE events (id bigserial PRIMARY KEY, seq bigint NOT NULL);
          CREATE TABLE orders (id text PRIMARY KEY);",
     )
     .await;
-    let mut config = PgConfig::new(pg_conninfo());
-    config.schema = schema.name.clone();
-    config.offsets_schema = schema.name.clone();
-    let target = TargetDb::Postgres(schema);
 
     let server = Server::start(ServerOptions::new(Flavor::Valkey));
     let mut con = server.connection();
     cmd(&mut con, &["WB.JOB.SET", "events", "event:*"]);
     cmd(&mut con, &["WB.JOB.SET", "orders", "order:*"]);
-    let host = WasmHost::new().expect("wasm host");
-    let mapper = guests::build("sdk/mapper-component");
-    let load = |job: &str, spec: &str| {
-        host.load_file(
-            job,
-            &mapper,
-            vec![("spec".into(), spec.into())],
-            Limits::default(),
-        )
-        .expect("the mapper loads")
-    };
     let jobs = [
         (
             "events".to_owned(),
-            load("events", "output target events append\nvalue seq n\n"),
+            mapper_with("events", "output target events append\nvalue seq n\n"),
         ),
         (
             "orders".to_owned(),
-            load(
+            mapper_with(
                 "orders",
                 "output target orders upsert\nkey id key_part(1)\nvalue total t\n",
             ),
