@@ -393,6 +393,48 @@ fn run_refuses_a_job_that_spans_two_connections() {
     );
 }
 
+/// An offsets table in a schema the database lacks: the engine stops with
+/// the server's own words, naming the schema (not the driver's bare
+/// "db error").
+#[test]
+fn run_stops_with_the_servers_message_when_the_offsets_schema_is_missing() {
+    let server = Server::start(ServerOptions::new(Flavor::Valkey));
+    let dir = TempDir::new("cli-offsets-schema");
+    let schema = wb_tests::unique_name("wb_no_such_schema");
+    std::fs::create_dir_all(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "connections:\n  pg:\n    type: postgresql\n    host: 127.0.0.1\n    port: 5432\n    \
+             database: test\n    user: postgres\n    offsets_table: {schema}.wb_offsets\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("jobs/users.yaml"),
+        "source: {redis: {key_pattern: 'user:*'}}\noutput:\n  - uses: relational.write\n    \
+         with: {connection: pg, table: users, keys: [{id: key_part(1)}], mapping: [name]}\n",
+    )
+    .expect("write");
+    let run = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--mapper")
+        .arg(mapper())
+        .env("WB_REDIS_URL", server.url())
+        .output()
+        .expect("wb-engine runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "creating the offsets table: the target failed (3F000): schema \"{schema}\" does not exist"
+        )),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn run_runs_wasm_steps_before_declarative_outputs() {
     let server = Server::start(ServerOptions::new(Flavor::Valkey));

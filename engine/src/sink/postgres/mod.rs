@@ -67,6 +67,37 @@ pub struct PgSink {
     offsets_read: Statement,
 }
 
+/// An error the PostgreSQL server reported, shown in the server's words
+/// (message, detail, hint on one line): the driver's own text for any of
+/// them is only "db error".
+#[derive(Debug)]
+pub(crate) struct ServerError(tokio_postgres::Error);
+
+impl ServerError {
+    pub(crate) fn db(&self) -> Option<&tokio_postgres::error::DbError> {
+        self.0.as_db_error()
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(db) = self.db() else {
+            return self.0.fmt(f);
+        };
+        f.write_str(db.message())?;
+        if let Some(detail) = db.detail() {
+            write!(f, " ({detail})")?;
+        }
+        if let Some(hint) = db.hint() {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+// No source: the text above already says all the driver's error holds.
+impl std::error::Error for ServerError {}
+
 /// Maps a driver error to a [`SinkError`], classifying by SQLSTATE and, for
 /// errors without one, by whether the connection is gone.
 pub(crate) fn pg_error(e: tokio_postgres::Error, context: impl Into<String>) -> SinkError {
@@ -76,7 +107,7 @@ pub(crate) fn pg_error(e: tokio_postgres::Error, context: impl Into<String>) -> 
             class: ErrorClass::from_sqlstate(&code),
             code,
             context: context.into(),
-            source: Box::new(e),
+            source: Box::new(ServerError(e)),
         };
     }
     let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
@@ -461,8 +492,8 @@ impl PgSink {
     fn refused(&self, ops: &[Prepared<'_>], e: &SinkError) -> RecordError {
         let db = match e {
             SinkError::Database { source, .. } => source
-                .downcast_ref::<tokio_postgres::Error>()
-                .and_then(|e| e.as_db_error()),
+                .downcast_ref::<ServerError>()
+                .and_then(ServerError::db),
             _ => None,
         };
         let first = ops.first();
