@@ -137,7 +137,12 @@ async fn status_counts_a_run_and_pause_holds_writes_until_resume() {
     // has seen it.
     wait_for(
         "the worker to see the pause",
-        async || engine.log().contains("job paused"),
+        async || {
+            engine
+                .log()
+                .lines()
+                .any(|line| line.contains("job paused") && line.contains("stheld"))
+        },
         || engine.log(),
     )
     .await;
@@ -173,6 +178,12 @@ async fn status_counts_a_run_and_pause_holds_writes_until_resume() {
     )
     .await;
     assert_eq!(pg.rows(held_rows).await[2], row("4", "Dee"));
+    let log = engine.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("job resumed") && line.contains("stheld")),
+        "the resume is not in the log:\n{log}"
+    );
     wait_for(
         "4 changes read",
         async || status(&url, "stheld")["read"] == 4,
