@@ -604,30 +604,46 @@ fn zset_command(rng: &mut Rng, key: String, op: u64) -> Vec<String> {
 }
 
 /// Waits until no key of the four types and no hash field has a time to
-/// live left, reading every key so that the server expires the due ones now
-/// (each expiry is captured) rather than at its leisure. Hash fields are not
-/// removed by a read: a field past its time is hidden at once but removed
-/// (and its removal captured) only by the server's active expiry, so this
-/// also waits until every hash's HLEN, which still counts such fields,
-/// equals the fields a read returns. After it the state in Redis no longer
+/// live left (see [`settle_ttls`]). After it the state in Redis no longer
 /// changes by itself.
 pub fn settle_expiries(con: &mut redis::Connection, keys: u64) {
+    let all: Vec<String> = ["h", "j", "s", "z"]
+        .iter()
+        .flat_map(|kind| (0..keys).map(move |n| format!("{kind}:{n}")))
+        .collect();
+    let hashes: Vec<String> = (0..keys).map(|n| format!("h:{n}")).collect();
+    settle_ttls(con, &all, &hashes, &["name", "city", "visits"]);
+}
+
+/// Waits until none of `keys` and none of `fields` of `hashes` has a time
+/// to live left, reading every key so that the server expires the due ones
+/// now (each expiry is captured) rather than at its leisure. Hash fields
+/// are not removed by a read: a field past its time is hidden at once but
+/// removed (and its removal captured) only by the server's active expiry,
+/// so this also waits until every hash's HLEN, which still counts such
+/// fields, equals the fields a read returns.
+pub fn settle_ttls(
+    con: &mut redis::Connection,
+    keys: &[String],
+    hashes: &[String],
+    fields: &[&str],
+) {
     std::thread::sleep(Duration::from_millis(60));
     for _ in 0..250 {
         let mut pipe = redis::pipe();
-        for kind in ["h", "j", "s", "z"] {
-            for n in 0..keys {
-                pipe.cmd("PTTL").arg(format!("{kind}:{n}"));
-            }
+        for key in keys {
+            pipe.cmd("PTTL").arg(key);
         }
         let ttls: Vec<i64> = pipe.query(con).expect("PTTL of every key");
         let mut pipe = redis::pipe();
-        for n in 0..keys {
+        for hash in hashes {
             pipe.cmd("HPTTL")
-                .arg(format!("h:{n}"))
-                .arg(&["FIELDS", "3", "name", "city", "visits"]);
-            pipe.cmd("HLEN").arg(format!("h:{n}"));
-            pipe.cmd("HKEYS").arg(format!("h:{n}"));
+                .arg(hash)
+                .arg("FIELDS")
+                .arg(fields.len())
+                .arg(fields);
+            pipe.cmd("HLEN").arg(hash);
+            pipe.cmd("HKEYS").arg(hash);
         }
         let hashes: Vec<(Vec<i64>, usize, Vec<String>)> = pipe
             .query(con)

@@ -290,24 +290,12 @@ fn random_writes(con: &mut Connection, rng: &mut Rng, count: usize) {
     }
 }
 
-/// Waits until no `user:*` key has a time to live left. A key past its time
-/// is removed (and its removal captured) when PTTL reads it, so once this
-/// returns the state in Redis no longer changes by itself: a target that
-/// matches it will go on matching it.
+/// Waits until no `user:*` key has a time to live left: once the state in
+/// Redis no longer changes by itself, a target that matches it will go on
+/// matching it.
 fn settle_user_expiries(con: &mut Connection) {
-    std::thread::sleep(Duration::from_millis(60));
-    for _ in 0..100 {
-        let mut pipe = redis::pipe();
-        for n in 0..300 {
-            pipe.cmd("PTTL").arg(format!("user:{n}"));
-        }
-        let ttls: Vec<i64> = pipe.query(con).expect("PTTL of every key");
-        if ttls.iter().all(|&t| t < 0) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("user keys still have a time to live after 2 s");
+    let keys: Vec<String> = (0..300).map(|n| format!("user:{n}")).collect();
+    wb_tests::workload::settle_ttls(con, &keys, &[], &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
