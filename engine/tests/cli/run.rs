@@ -349,6 +349,23 @@ async fn run_writes_each_job_to_its_own_connection() {
     );
 }
 
+/// Runs `wb-engine run` on `project` until it exits, which it must do with
+/// code 1; its stderr.
+fn run_failing(project: &Path, server: &Server) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
+        .arg("run")
+        .arg("--dir")
+        .arg(project)
+        .arg("--mapper")
+        .arg(mapper())
+        .env("WB_REDIS_URL", server.url())
+        .output()
+        .expect("wb-engine runs");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 /// A job whose outputs name two connections would need one transaction
 /// across two databases: refused, naming the job and the connections.
 #[test]
@@ -376,17 +393,7 @@ fn run_refuses_a_job_that_spans_two_connections() {
         ),
     )
     .expect("write");
-    let run = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--mapper")
-        .arg(mapper())
-        .env("WB_REDIS_URL", server.url())
-        .output()
-        .expect("wb-engine runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let stderr = run_failing(dir.path(), &server);
     assert!(
         stderr.contains("job 'users' writes to several connections (a, b)"),
         "{stderr}"
@@ -416,17 +423,7 @@ fn run_stops_with_the_servers_message_when_the_offsets_schema_is_missing() {
          with: {connection: pg, table: users, keys: [{id: key_part(1)}], mapping: [name]}\n",
     )
     .expect("write");
-    let run = Command::new(env!("CARGO_BIN_EXE_wb-engine"))
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--mapper")
-        .arg(mapper())
-        .env("WB_REDIS_URL", server.url())
-        .output()
-        .expect("wb-engine runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let stderr = run_failing(dir.path(), &server);
     assert!(
         stderr.contains(&format!(
             "creating the offsets table: the target failed (3F000): schema \"{schema}\" does not exist"
